@@ -1,0 +1,20 @@
+# Loss surfaces of the one-neuron RNN of Pascanu, Mikolov & Bengio (2013):
+# every surface of config/config.yaml for every preset, into Zarr, then figures.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/compute.smk"
+include: "workflow/rules/figures.smk"
+
+
+# Every store and every figure of the configuration.
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

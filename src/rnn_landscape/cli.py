@@ -1,0 +1,87 @@
+"""Command line: every workflow rule is one call of `rnn-landscape`.
+
+Parsing only; the work is done by the engine, the store and the figures.
+Exit codes: 0 success, 1 the work failed, 2 bad arguments.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _compute(args: argparse.Namespace) -> None:
+    from .config import Job
+    from .engine import compute_surface
+
+    compute_surface(Job.from_json(args.job), args.out, threads=args.threads)
+
+
+def _render(args: argparse.Namespace) -> None:
+    # Imported here so that `compute` never pays for matplotlib.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .figures import RENDERERS
+    from .figures.common import save
+    from .store import open_surface
+
+    datasets = [open_surface(path) for path in args.store]
+    options = json.loads(args.options)
+    if args.figure != "wide_panels":
+        (datasets,) = datasets
+    figure = RENDERERS[args.figure](datasets, **options)
+    save(figure, args.out)
+    logging.getLogger(__name__).info("wrote %s", ", ".join(map(str, args.out)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-landscape",
+        description="Loss surfaces of the one-neuron RNN of Pascanu et al. (2013).",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compute = commands.add_parser(
+        "compute", help="compute one surface into a Zarr store",
+        description="Compute one (preset, surface) job and write its Zarr store.",
+    )
+    compute.add_argument("--job", required=True,
+                         help="the job as JSON (see rnn_landscape.config.Job)")
+    compute.add_argument("--out", required=True, type=Path, help="path of the .zarr store")
+    compute.add_argument("--threads", type=int, default=1, help="local Dask threads")
+    compute.set_defaults(run=_compute)
+
+    render = commands.add_parser(
+        "render", help="draw one figure from stored surfaces",
+        description="Render a figure kind from one or more stores (PNG, PDF, SVG...).",
+    )
+    render.add_argument("figure", choices=["figure6_zoom", "wide_panels", "steps_sweep"])
+    render.add_argument("--store", required=True, type=Path, action="append",
+                        help="a .zarr store; repeat for wide_panels, innermost first")
+    render.add_argument("--options", default="{}", help="figure options as JSON")
+    render.add_argument("--out", required=True, type=Path, action="append",
+                        help="output file; repeat for several formats")
+    render.set_defaults(run=_render)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        args.run(args)
+    except Exception:
+        logging.getLogger("rnn_landscape").exception("%s failed", args.command)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The workflow configuration as plain objects.
+
+The JSON schema (`workflow/schemas/config.schema.yaml`) checks types, bounds and
+spelling, and fills in defaults; `parse_config` then checks what a schema cannot
+(that a spacing fits its range, that a figure names an existing surface) and
+builds the objects the engine and the figures use. Every error names its key.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+
+from .grid import Axis, AxisError, make_axis
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message starts with its key."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"config key '{key}': {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The model and its loss: x_t = w * activation(x_{t-1}) + b,
+    E_T = (readout(x_T) - target)^2."""
+
+    name: str
+    x0: float
+    activation: str
+    readout: str
+    targets: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A grid over (w, b) and the step counts computed on it."""
+
+    name: str
+    w: Axis
+    b: Axis
+    steps: tuple[int, ...]
+
+    @property
+    def points(self) -> int:
+        return self.w.num * self.b.num
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Zarr chunk along b and w, which is also the grid block of one Dask task."""
+
+    b: int
+    w: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to compute one surface for one preset, and nothing else."""
+
+    preset: Preset
+    surface: Surface
+    chunk: Chunk
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Job":
+        spec = json.loads(text)
+        preset = spec["preset"]
+        surface = spec["surface"]
+        return cls(
+            preset=Preset(**{**preset, "targets": tuple(preset["targets"])}),
+            surface=Surface(
+                name=surface["name"],
+                w=Axis(**surface["w"]),
+                b=Axis(**surface["b"]),
+                steps=tuple(surface["steps"]),
+            ),
+            chunk=Chunk(**spec["chunk"]),
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    presets: dict[str, Preset]
+    surfaces: dict[str, Surface]
+    chunk: Chunk
+    threads: int
+    figures: dict[str, dict]
+
+    def job(self, preset: str, surface: str) -> Job:
+        return Job(self.presets[preset], self.surfaces[surface], self.chunk)
+
+    def figure_surfaces(self, figure: str) -> list[str]:
+        """Names of the surfaces a figure is drawn from, in drawing order."""
+        options = self.figures[figure]
+        return list(options["surfaces"]) if "surfaces" in options else [options["surface"]]
+
+
+def parse_preset(name: str, spec: dict) -> Preset:
+    return Preset(
+        name=name,
+        x0=float(spec["x0"]),
+        activation=spec["activation"],
+        readout=spec["readout"],
+        targets=tuple(float(t) for t in spec["targets"]),
+    )
+
+
+def parse_surface(name: str, spec: dict) -> Surface:
+    axes = {}
+    for key in ("w", "b"):
+        try:
+            axes[key] = make_axis(spec[key])
+        except AxisError as error:
+            raise ConfigError(f"surfaces.{name}.{key}", str(error)) from None
+    return Surface(name=name, steps=tuple(sorted(spec["steps"])), **axes)
+
+
+def parse_config(config: dict) -> Config:
+    """Objects from a configuration already validated (and defaulted) by the schema."""
+    presets = {name: parse_preset(name, spec) for name, spec in config["presets"].items()}
+    surfaces = {name: parse_surface(name, spec) for name, spec in config["surfaces"].items()}
+    compute = config["compute"]
+    parsed = Config(
+        presets=presets,
+        surfaces=surfaces,
+        chunk=Chunk(**compute["chunk"]),
+        threads=compute["threads"],
+        figures=config["figures"],
+    )
+
+    for figure, options in parsed.figures.items():
+        for surface in parsed.figure_surfaces(figure):
+            if surface not in surfaces:
+                key = f"figures.{figure}." + ("surfaces" if "surfaces" in options else "surface")
+                raise ConfigError(
+                    key, f"no surface named '{surface}'; known: {', '.join(surfaces)}"
+                )
+    return parsed

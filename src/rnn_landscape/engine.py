@@ -1,0 +1,112 @@
+"""One surface: the (b, w) grid cut into blocks, one Dask task per block, into Zarr.
+
+Each task runs the kernel once over its block up to the largest step count and
+keeps every requested step count on the way; the loss for every target is derived
+from those final states in the same task graph, so no state is computed twice.
+"""
+
+import logging
+import time
+from functools import partial
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.callbacks import Callback
+
+from . import kernel, store
+from .config import Job
+
+log = logging.getLogger(__name__)
+
+
+def _block_states(b_block, w_block, *, x0, steps, activation):
+    # b runs down the rows and w along the columns: the (b, w) order of the store.
+    return kernel.final_states(w_block[None, :], b_block[:, None], x0, steps, activation)
+
+
+def _block_loss(state_block, *, targets, readout):
+    return kernel.squared_error(state_block, targets, readout)
+
+
+def surface_arrays(job: Job) -> tuple[da.Array, da.Array]:
+    """Lazy `state (steps, b, w)` and `loss (steps, target, b, w)`, chunked as stored."""
+    preset, surface, chunk = job.preset, job.surface, job.chunk
+    steps = np.asarray(surface.steps, dtype=np.int64)
+    targets = np.asarray(preset.targets, dtype=np.float64)
+    b = da.from_array(surface.b.values, chunks=chunk.b)
+    w = da.from_array(surface.w.values, chunks=chunk.w)
+
+    states = da.blockwise(
+        partial(_block_states, x0=preset.x0, steps=steps, activation=preset.activation),
+        "sbw",
+        b,
+        "b",
+        w,
+        "w",
+        new_axes={"s": steps.size},
+        dtype=np.float64,
+    )
+    loss = da.blockwise(
+        partial(_block_loss, targets=targets, readout=preset.readout),
+        "stbw",
+        states,
+        "sbw",
+        new_axes={"t": targets.size},
+        dtype=np.float64,
+    )
+
+    # Stored chunks hold one step count and one target each (see store.py); the
+    # split happens after the kernel, so the recurrence still runs once per block.
+    return states.rechunk({0: 1}), loss.rechunk({0: 1, 1: 1})
+
+
+def surface_dataset(job: Job) -> xr.Dataset:
+    state, loss = surface_arrays(job)
+    return store.label_surface(job, state, loss)
+
+
+class _LogProgress(Callback):
+    """Logs the share of finished Dask tasks every tenth of the way."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        self.label = label
+
+    def _start_state(self, dsk, state):
+        self.started = time.perf_counter()
+        self.total = len(state["ready"]) + len(state["waiting"]) + len(state["running"])
+        self.next_report = 0.1
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        done = len(state["finished"]) / max(self.total, 1)
+        if done >= self.next_report:
+            elapsed = time.perf_counter() - self.started
+            log.info("%s: %3.0f%% of %d tasks, %.1f s", self.label, 100 * done,
+                     self.total, elapsed)
+            self.next_report = np.floor(done * 10 + 1) / 10
+
+
+def compute_surface(job: Job, path: Path, threads: int) -> None:
+    """Compute one surface with `threads` local threads and write its store."""
+    surface = job.surface
+    log.info(
+        "computing %s/%s: %d b x %d w points, steps %s, targets %s, %d threads",
+        job.preset.name, surface.name, surface.b.num, surface.w.num,
+        list(surface.steps), list(job.preset.targets), threads,
+    )
+    started = time.perf_counter()
+
+    dataset = surface_dataset(job)
+    with (
+        dask.config.set(scheduler="threads", num_workers=threads),
+        _LogProgress(f"{job.preset.name}/{surface.name}"),
+    ):
+        store.write_surface(dataset, path, store.chunk_encoding(job))
+
+    elapsed = time.perf_counter() - started
+    point_steps = surface.points * max(surface.steps)
+    log.info("wrote %s in %.2f s (%.1f million point-steps/s)", path, elapsed,
+             point_steps / elapsed / 1e6)

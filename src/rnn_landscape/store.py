@@ -1,0 +1,127 @@
+"""The data contract: one Zarr store per (preset, surface), readable with plain xarray.
+
+A store holds
+- dimensions `steps`, `target`, `b`, `w` (each present, even of length 1), with
+  coordinate values and `long_name` attributes;
+- `loss (steps, target, b, w)` and `state (steps, b, w)`, the final state x_T;
+- attributes naming the model, the loss, the preset and surface, the package
+  version and the whole job configuration as JSON.
+
+Stores use Zarr format 2, whose consolidated metadata every Zarr reader knows
+(zarr-python 3 warns that consolidated metadata is not part of format 3).
+Chunks hold one step count and one target over a block of the (b, w) grid, so a
+reader of one slice or one region touches only the chunks it needs.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .config import Job
+
+ZARR_FORMAT = 2
+
+COORD_NAMES = {
+    "steps": "number of recurrence steps T",
+    "target": "target of the loss",
+    "b": "bias b",
+    "w": "recurrent weight w",
+}
+
+
+def surface_attrs(job: Job) -> dict:
+    """Dataset attributes, all JSON-native so they survive the Zarr round trip."""
+    preset = job.preset
+    return {
+        "title": f"Loss surface '{job.surface.name}' of preset '{preset.name}'",
+        "model": (
+            f"x_t = w * {preset.activation}(x_(t-1)) + b for t = 1..T, "
+            f"starting from x_0 = {preset.x0}"
+        ),
+        "loss": "squared_error",
+        "loss_formula": f"E_T = ({preset.readout}(x_T) - target)^2",
+        "x0": preset.x0,
+        "activation": preset.activation,
+        "readout": preset.readout,
+        "preset": preset.name,
+        "surface": job.surface.name,
+        "rnn_landscape_version": __version__,
+        "config": job.to_json(),
+        "references": "Pascanu, Mikolov & Bengio, ICML 2013, arXiv:1211.5063, Eq. 8, Fig. 6",
+    }
+
+
+def label_surface(job: Job, state, loss) -> xr.Dataset:
+    """Labeled dataset from raw `state (steps, b, w)` and `loss (steps, target, b, w)`
+    arrays (NumPy or Dask)."""
+    surface, preset = job.surface, job.preset
+    values = {
+        "steps": np.asarray(surface.steps, dtype=np.int64),
+        "target": np.asarray(preset.targets, dtype=np.float64),
+        "b": surface.b.values,
+        "w": surface.w.values,
+    }
+    coords = {
+        name: (name, values[name], {"long_name": long_name})
+        for name, long_name in COORD_NAMES.items()
+    }
+    loss_attrs = {
+        "long_name": f"loss ({preset.readout}(x_T) - target)^2",
+        "units": "1",
+    }
+    state_attrs = {"long_name": "final state x_T", "units": "1"}
+    return xr.Dataset(
+        {
+            "loss": (("steps", "target", "b", "w"), loss, loss_attrs),
+            "state": (("steps", "b", "w"), state, state_attrs),
+        },
+        coords=coords,
+        attrs=surface_attrs(job),
+    )
+
+
+def chunk_encoding(job: Job) -> dict:
+    cb, cw = job.chunk.b, job.chunk.w
+    return {
+        "loss": {"chunks": (1, 1, cb, cw)},
+        "state": {"chunks": (1, cb, cw)},
+    }
+
+
+def write_surface(dataset: xr.Dataset, path: Path, encoding: dict) -> None:
+    """Write `dataset` to `path` so that `path` never holds a half-written store.
+
+    The store is written beside its final place and moved there in one rename
+    once complete; a crash leaves only the `.partial` sibling, which the next
+    write replaces.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+
+    dataset.to_zarr(
+        partial, mode="w", encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT
+    )
+    if path.exists():
+        shutil.rmtree(path)
+    partial.rename(path)
+
+
+def open_surface(path: Path) -> xr.Dataset:
+    """Open a store lazily, as any user would."""
+    return xr.open_zarr(path, consolidated=True)
+
+
+def job_of(dataset: xr.Dataset) -> Job:
+    """The job a stored surface was computed from."""
+    return Job.from_json(dataset.attrs["config"])
+
+
+def describe(dataset: xr.Dataset) -> str:
+    sizes = ", ".join(f"{dim}={size}" for dim, size in dataset.sizes.items())
+    config = json.loads(dataset.attrs["config"])
+    return f"{dataset.attrs['title']} ({sizes}); steps {config['surface']['steps']}"

@@ -1,0 +1,67 @@
+import json
+import shlex
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from rnn_landscape.config import ConfigError, parse_config
+
+FIGURE_FORMATS = ["png", "pdf"]
+
+# The CLI run by the Python that runs Snakemake, so jobs find the package even
+# when its virtual environment's bin/ is not on PATH.
+RNN_LANDSCAPE = f"{shlex.quote(sys.executable)} -m rnn_landscape"
+
+# Checked before any job is scheduled: the schema (types, bounds, spelling), then
+# what it cannot express (spacings that fit their range, surfaces that exist).
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    CONFIG = parse_config(config)
+except ConfigError as error:
+    raise WorkflowError(f"Invalid configuration: {error}") from None
+
+
+wildcard_constraints:
+    preset="[A-Za-z][A-Za-z0-9_]*",
+    surface="[A-Za-z][A-Za-z0-9_]*",
+    figure="[A-Za-z][A-Za-z0-9_]*",
+
+
+def store_path(preset, surface):
+    return f"results/surfaces/{preset}/{surface}.zarr"
+
+
+def get_final_outputs():
+    stores = [
+        store_path(preset, surface)
+        for preset in CONFIG.presets
+        for surface in CONFIG.surfaces
+    ]
+    figures = expand(
+        "results/figures/{preset}/{figure}.{ext}",
+        preset=CONFIG.presets,
+        figure=CONFIG.figures,
+        ext=FIGURE_FORMATS,
+    )
+    return stores + figures
+
+
+def get_job(wildcards):
+    # The whole resolved job is a parameter, so editing one surface or preset
+    # reruns exactly the stores (and figures) that depend on it.
+    return shlex.quote(CONFIG.job(wildcards.preset, wildcards.surface).to_json())
+
+
+def get_figure_stores(wildcards):
+    return [
+        store_path(wildcards.preset, surface)
+        for surface in CONFIG.figure_surfaces(wildcards.figure)
+    ]
+
+
+def get_figure_options(wildcards):
+    options = dict(CONFIG.figures[wildcards.figure])
+    options.pop("surface", None)
+    options.pop("surfaces", None)
+    return shlex.quote(json.dumps(options, sort_keys=True))
