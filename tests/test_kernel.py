@@ -1,0 +1,117 @@
+import math
+
+import numpy as np
+import pytest
+from conftest import is_smooth, python_loss, python_state
+
+from rnn_landscape import kernel, reference
+
+
+def test_sigmoid_matches_math_on_both_tails_without_warnings():
+    x = np.array([-1e6, -800.0, -40.0, -1.0, 0.0, 1.0, 40.0, 800.0, 1e6])
+    expected = [
+        0.0,
+        0.0,  # exp(-800) is below the smallest subnormal
+        math.exp(-40.0) / (1.0 + math.exp(-40.0)),
+        1.0 / (1.0 + math.exp(1.0)),
+        0.5,
+        1.0 / (1.0 + math.exp(-1.0)),
+        1.0 / (1.0 + math.exp(-40.0)),
+        1.0,
+        1.0,
+    ]
+
+    np.testing.assert_allclose(kernel.sigmoid(x), expected, rtol=4.5e-16, atol=0)  # 2 ulp
+
+
+def test_states_up_to_a_million_stay_finite_and_quiet():
+    w = np.array([1e6, -1e6, 1e6, -1e6, 3.0])
+    b = np.array([0.0, 1e6, -5e5, -2e5, 1e6])
+
+    states = kernel.final_states(w, b, x0=0.5, steps=[1, 2, 100])
+
+    assert np.abs(states).max() <= 1.5e6
+    expected = [python_state(wi, bi, 0.5, 100) for wi, bi in zip(w, b, strict=True)]
+    np.testing.assert_allclose(states[-1], expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "linear"])
+def test_one_step_is_w_act_x0_plus_b(activation):
+    w, b, x0 = np.array([[4.7, -2.0]]), np.array([[-2.6], [0.3]]), 0.5
+    act = {"sigmoid": 1.0 / (1.0 + math.exp(-0.5)), "tanh": math.tanh(0.5), "linear": 0.5}
+
+    (state,) = kernel.final_states(w, b, x0, [1], activation)
+
+    np.testing.assert_allclose(state, w * act[activation] + b, rtol=1e-15, atol=0)
+
+
+def test_linear_recurrence_matches_its_closed_form():
+    # x_T = w^T x0 + b (w^T - 1) / (w - 1) for act(x) = x.
+    w = np.array([[0.5, 0.9, 1.1, -1.3]])
+    b = np.array([[-0.7], [0.0], [2.0]])
+    steps = np.array([1, 3, 10, 30])
+
+    states = kernel.final_states(w, b, x0=0.8, steps=steps, activation="linear")
+
+    wt = w[None] ** steps[:, None, None]
+    expected = wt * 0.8 + b * (wt - 1) / (w - 1)
+    np.testing.assert_allclose(states, expected, rtol=1e-12)
+
+
+def test_one_pass_gives_the_same_bits_as_one_pass_per_step_count():
+    w, b = np.linspace(-6, 6, 13)[None, :], np.linspace(-5, 5, 11)[:, None]
+    steps = [1, 2, 7, 20, 50]
+
+    together = kernel.final_states(w, b, 0.5, steps)
+
+    for index, t in enumerate(steps):
+        alone = kernel.final_states(w, b, 0.5, [t])[0]
+        assert np.array_equal(together[index], alone)
+
+
+@pytest.mark.parametrize("bad", [[], [0, 1], [5, 3], [2, 2]])
+def test_steps_must_increase_from_one(bad):
+    with pytest.raises(ValueError, match="increasing positive"):
+        kernel.final_states(np.ones(2), np.ones(2), 0.0, bad)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("x0", [0.0, 0.5])
+def test_many_steps_agree_with_a_plain_python_loop(activation, x0):
+    rng = np.random.default_rng(7)
+    w, b = rng.uniform(-8, 8, 300), rng.uniform(-8, 8, 300)
+    smooth = [is_smooth(wi, bi, x0, 50, activation) for wi, bi in zip(w, b, strict=True)]
+    assert sum(smooth) > 250  # the comparison below keeps most points
+
+    (states,) = kernel.final_states(w[smooth], b[smooth], x0, [50], activation)
+
+    expected = [python_state(wi, bi, x0, 50, activation) for wi, bi in zip(w, b, strict=True)]
+    np.testing.assert_allclose(states, np.array(expected)[smooth], rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("readout", ["identity", "sigmoid"])
+def test_squared_error_covers_every_target_from_the_same_states(readout):
+    w = np.array([4.6, 5.0, 5.3])
+    b = np.array([-2.9, -2.0, -1.2])
+    targets = [0.7, 1.0, -0.5]
+    states = kernel.final_states(w, b, 0.5, [10, 50])
+
+    loss = kernel.squared_error(states, targets, readout)
+
+    assert loss.shape == (2, 3, 3)
+    for i, steps in enumerate([10, 50]):
+        for j, target in enumerate(targets):
+            expected = [python_loss(*p, 0.5, steps, target, readout) for p in zip(w, b)]
+            np.testing.assert_allclose(loss[i, j], expected, rtol=1e-11)
+
+
+def test_notebook_reference_agrees_with_the_kernel_on_the_zoom_grid():
+    w, b = np.meshgrid(np.linspace(4.5, 5.4, 91), np.linspace(-3, -1, 201))
+    wall = 0.5 - w / (1 + math.exp(-0.5))
+    away = np.abs(b - wall) > 0.02
+
+    (states,) = kernel.final_states(w, b, 0.5, [50])
+    expected = reference.state(w, b, 0.5, 50)
+
+    assert away.mean() > 0.9
+    np.testing.assert_allclose(states[away], expected[away], rtol=1e-12)

@@ -1,0 +1,125 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import python_loss
+
+from rnn_landscape import __version__, kernel
+from rnn_landscape.config import Chunk, Job
+from rnn_landscape.engine import compute_surface
+
+
+def test_store_follows_the_data_contract_read_with_plain_xarray(tiny, tiny_stores):
+    job = tiny.job("notebook", "wide")
+    path = tiny_stores["notebook", "wide"]
+
+    ds = xr.open_zarr(path)
+
+    assert ds.loss.dims == ("steps", "target", "b", "w")
+    assert ds.state.dims == ("steps", "b", "w")
+    assert dict(ds.sizes) == {"steps": 2, "target": 2, "b": 23, "w": 21}
+    assert ds.steps.values.tolist() == [20, 50]
+    assert ds.target.values.tolist() == [1.0, 0.0]
+    assert np.array_equal(ds.b.values, np.linspace(-5, 5, 23))
+    assert np.array_equal(ds.w.values, np.linspace(-4, 6, 21))
+    for name in ("steps", "target", "b", "w", "loss", "state"):
+        assert ds[name].attrs["long_name"]
+    assert ds.loss.dtype == ds.state.dtype == np.float64
+
+    attrs = ds.attrs
+    assert attrs["x0"] == 0.0 and attrs["preset"] == "notebook" and attrs["surface"] == "wide"
+    assert (attrs["activation"], attrs["readout"]) == ("sigmoid", "identity")
+    assert attrs["loss"] == "squared_error"
+    assert "w * sigmoid(x_(t-1)) + b" in attrs["model"]
+    assert attrs["rnn_landscape_version"] == __version__
+    assert Job.from_json(attrs["config"]) == job
+    assert json.loads(attrs["config"])["surface"]["steps"] == [20, 50]
+
+
+def test_store_is_chunked_per_slice_and_consolidated(tiny_stores):
+    path = tiny_stores["paper", "wide"]
+
+    ds = xr.open_zarr(path)
+
+    assert (path / ".zmetadata").is_file()
+    assert ds.loss.encoding["chunks"] == (1, 1, 8, 16)
+    assert ds.state.encoding["chunks"] == (1, 8, 16)
+    assert ds.loss.sel(steps=50, target=0.7).data.npartitions == 3 * 2
+
+
+def test_stored_values_match_an_independent_loop_at_every_point(tiny_stores):
+    ds = xr.open_zarr(tiny_stores["notebook", "sweep"]).load()
+
+    for steps in (1, 2, 10, 50):
+        for b in ds.b.values[::7]:
+            for target in (1.0,):
+                stored = float(ds.loss.sel(steps=steps, target=target, b=b, w=5.0))
+                expected = python_loss(5.0, b, 0.0, steps, target, "identity")
+                assert stored == pytest.approx(expected, rel=1e-10, abs=1e-12)
+
+
+def test_stored_surface_equals_the_kernel_on_the_whole_grid_bit_for_bit(tiny, tiny_stores):
+    surface = tiny.surfaces["wide"]
+    ds = xr.open_zarr(tiny_stores["paper", "wide"]).load()
+
+    w, b = surface.w.values[None, :], surface.b.values[:, None]
+    states = kernel.final_states(w, b, 0.5, [20, 50])
+    loss = kernel.squared_error(states, [0.7], "sigmoid")
+
+    assert np.array_equal(ds.state.values, states)
+    assert np.array_equal(ds.loss.values, loss)
+
+
+@pytest.mark.parametrize(("chunk", "threads"), [(Chunk(23, 21), 1), (Chunk(3, 5), 3)])
+def test_chunks_and_threads_do_not_change_a_bit(tiny, tiny_stores, tmp_path, chunk, threads):
+    job = Job(tiny.presets["notebook"], tiny.surfaces["wide"], chunk)
+    path = tmp_path / "wide.zarr"
+
+    compute_surface(job, path, threads=threads)
+
+    again = xr.open_zarr(path).load()
+    first = xr.open_zarr(tiny_stores["notebook", "wide"]).load()
+    assert np.array_equal(again.loss.values, first.loss.values)
+    assert np.array_equal(again.state.values, first.state.values)
+
+
+def test_a_crashed_write_left_behind_is_replaced(tiny, tmp_path):
+    path = tmp_path / "zoom.zarr"
+    stale = tmp_path / "zoom.zarr.partial"
+    (stale / "junk").mkdir(parents=True)
+
+    compute_surface(tiny.job("paper", "zoom"), path, threads=2)
+
+    assert not stale.exists()
+    assert xr.open_zarr(path).sizes["b"] == 41
+
+
+@pytest.mark.parametrize(("preset", "x0", "readout", "target", "wall", "jump"), [
+    ("paper", 0.5, "sigmoid", 0.7, -2.6123, 0.3),
+    ("notebook", 0.0, "identity", 1.0, -2.5, 6.0),
+])
+def test_loss_jumps_across_the_basin_boundary_line(
+    tmp_path, preset, x0, readout, target, wall, jump
+):
+    # b = x0 - w * sigmoid(x0), evaluated here with math, not with package code.
+    line = x0 - 5.0 / (1.0 + math.exp(-x0))
+    assert round(line, 4) == wall
+    job = Job.from_json(json.dumps({
+        "preset": {"name": preset, "x0": x0, "activation": "sigmoid",
+                   "readout": readout, "targets": [target]},
+        "surface": {"name": "cut", "steps": [50],
+                    "w": {"start": 5.0, "stop": 5.0, "num": 1},
+                    "b": {"start": -3.0, "stop": -2.0, "num": 1001}},
+        "chunk": {"b": 128, "w": 1},
+    }))
+
+    compute_surface(job, tmp_path / "cut.zarr", threads=2)
+
+    loss = xr.open_zarr(tmp_path / "cut.zarr").loss.squeeze().load()
+    steps = np.abs(np.diff(loss.values))
+    i = int(np.argmax(steps))
+    assert loss.b.values[i] <= line <= loss.b.values[i + 1]
+    assert steps[i] > jump
+    assert np.delete(steps, i).max() < 0.1 * steps[i]
