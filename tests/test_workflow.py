@@ -1,0 +1,122 @@
+"""Real `snakemake` runs on copies of the workflow in temporary folders."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from conftest import REPO, is_smooth, python_loss
+
+
+def workspace(tmp_path, config: dict | None = None):
+    """A copy of the workflow; with `config`, that replaces the default config."""
+    shutil.copy(REPO / "Snakefile", tmp_path)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    if config is not None:
+        (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def snakemake(folder, *args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=folder, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def outputs(folder) -> dict[str, int]:
+    """Modification times of every store's metadata and every figure file."""
+    files = [*folder.glob("results/surfaces/*/*.zarr/.zmetadata"),
+             *folder.glob("results/figures/*/*")]
+    return {str(f.relative_to(folder)): f.stat().st_mtime_ns for f in files}
+
+
+def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
+    tmp_path, tiny_config
+):
+    folder = workspace(tmp_path, tiny_config)
+
+    first = snakemake(folder)
+
+    assert first.returncode == 0, first.stderr
+    made = outputs(folder)
+    assert len(made) == 2 * 3 + 2 * 3 * 2  # stores + (png, pdf) per preset and figure
+    assert (folder / "logs/compute_surface/paper/zoom.log").read_text()
+    assert (folder / "logs/render_figure/notebook/wide_panels.log").read_text()
+    ds = xr.open_zarr(folder / "results/surfaces/notebook/wide.zarr")
+    assert dict(ds.sizes) == {"steps": 2, "target": 2, "b": 23, "w": 21}
+
+    again = snakemake(folder)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert outputs(folder) == made
+
+    tiny_config["surfaces"]["sweep"]["steps"] = [1, 2, 10, 20, 50]
+    (folder / "config" / "config.yaml").write_text(yaml.safe_dump(tiny_config))
+    changed = snakemake(folder)
+    assert changed.returncode == 0, changed.stderr
+    redone = {k for k, mtime in outputs(folder).items() if made[k] != mtime}
+    assert redone == {
+        f"results/{kind}/{preset}/{name}"
+        for preset in ("paper", "notebook")
+        for kind, name in [("surfaces", "sweep.zarr/.zmetadata"),
+                           ("figures", "steps_sweep.png"),
+                           ("figures", "steps_sweep.pdf")]
+    }
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda c: c["surfaces"]["zoom"]["w"].update(spacing=0.07),
+     "'surfaces.zoom.w': spacing 0.07 does not fit"),
+    (lambda c: c["figures"]["steps_sweep"].update(surface="swep"),
+     "'figures.steps_sweep.surface': no surface named 'swep'"),
+    (lambda c: c["surfaces"]["zoom"].update(stpes=[50]), "'stpes' was unexpected"),
+    (lambda c: c["presets"]["paper"].update(readout="softmax"), "'softmax' is not one of"),
+])
+def test_bad_config_fails_before_any_job_and_writes_nothing(
+    tmp_path, tiny_config, edit, expected
+):
+    edit(tiny_config)
+    folder = workspace(tmp_path, tiny_config)
+
+    run = snakemake(folder)
+
+    assert run.returncode != 0
+    assert expected in run.stdout + run.stderr
+    assert not (folder / "results").exists()
+    assert not (folder / "logs").exists()
+
+
+@pytest.mark.slow
+def test_default_config_matches_an_independent_loop_at_random_points(tmp_path):
+    folder = workspace(tmp_path)
+    config = yaml.safe_load((folder / "config" / "config.yaml").read_text())
+
+    run = snakemake(folder)
+
+    assert run.returncode == 0, run.stderr
+    rng = np.random.default_rng(2013)
+    for preset, model in config["presets"].items():
+        for figure in config["figures"]:
+            for ext in ("png", "pdf"):
+                assert (folder / f"results/figures/{preset}/{figure}.{ext}").stat().st_size
+        for surface in config["surfaces"]:
+            ds = xr.open_zarr(folder / f"results/surfaces/{preset}/{surface}.zarr")
+            checked = 0
+            for _ in range(40):
+                point = {dim: rng.integers(ds.sizes[dim]) for dim in ds.loss.dims}
+                stored = float(ds.loss[tuple(point.values())])
+                w, b, steps, target = (
+                    float(ds[dim][point[dim]]) for dim in ("w", "b", "steps", "target")
+                )
+                if not is_smooth(w, b, model["x0"], int(steps)):
+                    continue
+                expected = python_loss(w, b, model["x0"], int(steps), target,
+                                       model["readout"])
+                assert stored == pytest.approx(expected, rel=1e-9, abs=1e-12)
+                checked += 1
+            assert checked >= 30
