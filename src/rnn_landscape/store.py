@@ -13,7 +13,6 @@ Chunks hold one step count and one target over a block of the (b, w) grid, so a
 reader of one slice or one region touches only the chunks it needs.
 """
 
-import json
 import shutil
 from pathlib import Path
 
@@ -114,14 +113,3 @@ def write_surface(dataset: xr.Dataset, path: Path, encoding: dict) -> None:
 def open_surface(path: Path) -> xr.Dataset:
     """Open a store lazily, as any user would."""
     return xr.open_zarr(path, consolidated=True)
-
-
-def job_of(dataset: xr.Dataset) -> Job:
-    """The job a stored surface was computed from."""
-    return Job.from_json(dataset.attrs["config"])
-
-
-def describe(dataset: xr.Dataset) -> str:
-    sizes = ", ".join(f"{dim}={size}" for dim, size in dataset.sizes.items())
-    config = json.loads(dataset.attrs["config"])
-    return f"{dataset.attrs['title']} ({sizes}); steps {config['surface']['steps']}"
