@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import is_smooth, python_loss, python_state
 
+from conftest import is_smooth, python_loss, python_state
 from rnn_landscape import kernel, reference
 
 
@@ -85,7 +85,9 @@ def test_many_steps_agree_with_a_plain_python_loop(activation, x0):
 
     (states,) = kernel.final_states(w[smooth], b[smooth], x0, [50], activation)
 
-    expected = [python_state(wi, bi, x0, 50, activation) for wi, bi in zip(w, b, strict=True)]
+    expected = [
+        python_state(wi, bi, x0, 50, activation) for wi, bi in zip(w, b, strict=True)
+    ]
     np.testing.assert_allclose(states, np.array(expected)[smooth], rtol=1e-11, atol=1e-12)
 
 
@@ -101,7 +103,9 @@ def test_squared_error_covers_every_target_from_the_same_states(readout):
     assert loss.shape == (2, 3, 3)
     for i, steps in enumerate([10, 50]):
         for j, target in enumerate(targets):
-            expected = [python_loss(*p, 0.5, steps, target, readout) for p in zip(w, b)]
+            expected = [
+                python_loss(*p, 0.5, steps, target, readout) for p in zip(w, b, strict=True)
+            ]
             np.testing.assert_allclose(loss[i, j], expected, rtol=1e-11)
 
 

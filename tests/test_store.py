@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import python_loss
 
+from conftest import python_loss
 from rnn_landscape import __version__, kernel
 from rnn_landscape.config import Chunk, Job
 from rnn_landscape.engine import compute_surface
@@ -29,7 +29,9 @@ def test_store_follows_the_data_contract_read_with_plain_xarray(tiny, tiny_store
     assert ds.loss.dtype == ds.state.dtype == np.float64
 
     attrs = ds.attrs
-    assert attrs["x0"] == 0.0 and attrs["preset"] == "notebook" and attrs["surface"] == "wide"
+    assert (
+        attrs["x0"] == 0.0 and attrs["preset"] == "notebook" and attrs["surface"] == "wide"
+    )
     assert (attrs["activation"], attrs["readout"]) == ("sigmoid", "identity")
     assert attrs["loss"] == "squared_error"
     assert "w * sigmoid(x_(t-1)) + b" in attrs["model"]
@@ -73,7 +75,9 @@ def test_stored_surface_equals_the_kernel_on_the_whole_grid_bit_for_bit(tiny, ti
 
 
 @pytest.mark.parametrize(("chunk", "threads"), [(Chunk(23, 21), 1), (Chunk(3, 5), 3)])
-def test_chunks_and_threads_do_not_change_a_bit(tiny, tiny_stores, tmp_path, chunk, threads):
+def test_chunks_and_threads_do_not_change_a_bit(
+    tiny, tiny_stores, tmp_path, chunk, threads
+):
     job = Job(tiny.presets["notebook"], tiny.surfaces["wide"], chunk)
     path = tmp_path / "wide.zarr"
 
@@ -96,24 +100,39 @@ def test_a_crashed_write_left_behind_is_replaced(tiny, tmp_path):
     assert xr.open_zarr(path).sizes["b"] == 41
 
 
-@pytest.mark.parametrize(("preset", "x0", "readout", "target", "wall", "jump"), [
-    ("paper", 0.5, "sigmoid", 0.7, -2.6123, 0.3),
-    ("notebook", 0.0, "identity", 1.0, -2.5, 6.0),
-])
+@pytest.mark.parametrize(
+    ("preset", "x0", "readout", "target", "wall", "jump"),
+    [
+        ("paper", 0.5, "sigmoid", 0.7, -2.6123, 0.3),
+        ("notebook", 0.0, "identity", 1.0, -2.5, 6.0),
+    ],
+)
 def test_loss_jumps_across_the_basin_boundary_line(
     tmp_path, preset, x0, readout, target, wall, jump
 ):
     # b = x0 - w * sigmoid(x0), evaluated here with math, not with package code.
     line = x0 - 5.0 / (1.0 + math.exp(-x0))
     assert round(line, 4) == wall
-    job = Job.from_json(json.dumps({
-        "preset": {"name": preset, "x0": x0, "activation": "sigmoid",
-                   "readout": readout, "targets": [target]},
-        "surface": {"name": "cut", "steps": [50],
+    job = Job.from_json(
+        json.dumps(
+            {
+                "preset": {
+                    "name": preset,
+                    "x0": x0,
+                    "activation": "sigmoid",
+                    "readout": readout,
+                    "targets": [target],
+                },
+                "surface": {
+                    "name": "cut",
+                    "steps": [50],
                     "w": {"start": 5.0, "stop": 5.0, "num": 1},
-                    "b": {"start": -3.0, "stop": -2.0, "num": 1001}},
-        "chunk": {"b": 128, "w": 1},
-    }))
+                    "b": {"start": -3.0, "stop": -2.0, "num": 1001},
+                },
+                "chunk": {"b": 128, "w": 1},
+            }
+        )
+    )
 
     compute_surface(job, tmp_path / "cut.zarr", threads=2)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+
 from conftest import REPO, is_smooth, python_loss
 
 
@@ -24,14 +25,19 @@ def workspace(tmp_path, config: dict | None = None):
 def snakemake(folder, *args, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=folder, capture_output=True, text=True, timeout=timeout,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def outputs(folder) -> dict[str, int]:
     """Modification times of every store's metadata and every figure file."""
-    files = [*folder.glob("results/surfaces/*/*.zarr/.zmetadata"),
-             *folder.glob("results/figures/*/*")]
+    files = [
+        *folder.glob("results/surfaces/*/*.zarr/.zmetadata"),
+        *folder.glob("results/figures/*/*"),
+    ]
     return {str(f.relative_to(folder)): f.stat().st_mtime_ns for f in files}
 
 
@@ -63,20 +69,36 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
     assert redone == {
         f"results/{kind}/{preset}/{name}"
         for preset in ("paper", "notebook")
-        for kind, name in [("surfaces", "sweep.zarr/.zmetadata"),
-                           ("figures", "steps_sweep.png"),
-                           ("figures", "steps_sweep.pdf")]
+        for kind, name in [
+            ("surfaces", "sweep.zarr/.zmetadata"),
+            ("figures", "steps_sweep.png"),
+            ("figures", "steps_sweep.pdf"),
+        ]
     }
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda c: c["surfaces"]["zoom"]["w"].update(spacing=0.07),
-     "'surfaces.zoom.w': spacing 0.07 does not fit"),
-    (lambda c: c["figures"]["steps_sweep"].update(surface="swep"),
-     "'figures.steps_sweep.surface': no surface named 'swep'"),
-    (lambda c: c["surfaces"]["zoom"].update(stpes=[50]), "'stpes' was unexpected"),
-    (lambda c: c["presets"]["paper"].update(readout="softmax"), "'softmax' is not one of"),
-])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda c: c["surfaces"]["zoom"]["w"].update(spacing=0.07),
+            "'surfaces.zoom.w': spacing 0.07 does not fit",
+        ),
+        (
+            lambda c: c["figures"]["steps_sweep"].update(surface="swep"),
+            "'figures.steps_sweep.surface': no surface named 'swep'",
+        ),
+        (
+            lambda c: c["figures"]["steps_sweep"].update(surface="zoom"),
+            "'figures.steps_sweep.surface': surface 'zoom' has 19 values of w",
+        ),
+        (lambda c: c["surfaces"]["zoom"].update(stpes=[50]), "'stpes' was unexpected"),
+        (
+            lambda c: c["presets"]["paper"].update(readout="softmax"),
+            "'softmax' is not one of",
+        ),
+    ],
+)
 def test_bad_config_fails_before_any_job_and_writes_nothing(
     tmp_path, tiny_config, edit, expected
 ):
@@ -115,8 +137,9 @@ def test_default_config_matches_an_independent_loop_at_random_points(tmp_path):
                 )
                 if not is_smooth(w, b, model["x0"], int(steps)):
                     continue
-                expected = python_loss(w, b, model["x0"], int(steps), target,
-                                       model["readout"])
+                expected = python_loss(
+                    w, b, model["x0"], int(steps), target, model["readout"]
+                )
                 assert stored == pytest.approx(expected, rel=1e-9, abs=1e-12)
                 checked += 1
             assert checked >= 30

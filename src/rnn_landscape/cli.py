@@ -47,25 +47,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     compute = commands.add_parser(
-        "compute", help="compute one surface into a Zarr store",
+        "compute",
+        help="compute one surface into a Zarr store",
         description="Compute one (preset, surface) job and write its Zarr store.",
     )
-    compute.add_argument("--job", required=True,
-                         help="the job as JSON (see rnn_landscape.config.Job)")
+    compute.add_argument(
+        "--job", required=True, help="the job as JSON (see rnn_landscape.config.Job)"
+    )
     compute.add_argument("--out", required=True, type=Path, help="path of the .zarr store")
     compute.add_argument("--threads", type=int, default=1, help="local Dask threads")
     compute.set_defaults(run=_compute)
 
     render = commands.add_parser(
-        "render", help="draw one figure from stored surfaces",
+        "render",
+        help="draw one figure from stored surfaces",
         description="Render a figure kind from one or more stores (PNG, PDF, SVG...).",
     )
     render.add_argument("figure", choices=["figure6_zoom", "wide_panels", "steps_sweep"])
-    render.add_argument("--store", required=True, type=Path, action="append",
-                        help="a .zarr store; repeat for wide_panels, innermost first")
+    render.add_argument(
+        "--store",
+        required=True,
+        type=Path,
+        action="append",
+        help="a .zarr store; repeat for wide_panels, innermost first",
+    )
     render.add_argument("--options", default="{}", help="figure options as JSON")
-    render.add_argument("--out", required=True, type=Path, action="append",
-                        help="output file; repeat for several formats")
+    render.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        action="append",
+        help="output file; repeat for several formats",
+    )
     render.set_defaults(run=_render)
     return parser
 

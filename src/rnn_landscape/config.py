@@ -94,9 +94,12 @@ class Config:
         return Job(self.presets[preset], self.surfaces[surface], self.chunk)
 
     def figure_surfaces(self, figure: str) -> list[str]:
-        """Names of the surfaces a figure is drawn from, in drawing order."""
-        options = self.figures[figure]
-        return list(options["surfaces"]) if "surfaces" in options else [options["surface"]]
+        return figure_surface_names(self.figures[figure])
+
+
+def figure_surface_names(options: dict) -> list[str]:
+    """Names of the surfaces a figure is drawn from, in drawing order."""
+    return list(options["surfaces"]) if "surfaces" in options else [options["surface"]]
 
 
 def parse_preset(name: str, spec: dict) -> Preset:
@@ -119,24 +122,41 @@ def parse_surface(name: str, spec: dict) -> Surface:
     return Surface(name=name, steps=tuple(sorted(spec["steps"])), **axes)
 
 
+def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
+    """Each figure must name surfaces that exist, and of the shape it draws."""
+    for figure, options in figures.items():
+        field = "surfaces" if "surfaces" in options else "surface"
+        for name in figure_surface_names(options):
+            if name not in surfaces:
+                known = ", ".join(surfaces)
+                raise ConfigError(
+                    f"figures.{figure}.{field}",
+                    f"no surface named '{name}'; known: {known}",
+                )
+
+    sweep = figures.get("steps_sweep")
+    if sweep and surfaces[sweep["surface"]].w.num != 1:
+        count = surfaces[sweep["surface"]].w.num
+        raise ConfigError(
+            "figures.steps_sweep.surface",
+            f"surface '{sweep['surface']}' has {count} values of w; this figure draws"
+            " loss against b at one w: give that surface's w as a single number",
+        )
+
+
 def parse_config(config: dict) -> Config:
     """Objects from a configuration already validated (and defaulted) by the schema."""
     presets = {name: parse_preset(name, spec) for name, spec in config["presets"].items()}
-    surfaces = {name: parse_surface(name, spec) for name, spec in config["surfaces"].items()}
+    surfaces = {
+        name: parse_surface(name, spec) for name, spec in config["surfaces"].items()
+    }
+    check_figures(config["figures"], surfaces)
+
     compute = config["compute"]
-    parsed = Config(
+    return Config(
         presets=presets,
         surfaces=surfaces,
         chunk=Chunk(**compute["chunk"]),
         threads=compute["threads"],
         figures=config["figures"],
     )
-
-    for figure, options in parsed.figures.items():
-        for surface in parsed.figure_surfaces(figure):
-            if surface not in surfaces:
-                key = f"figures.{figure}." + ("surfaces" if "surfaces" in options else "surface")
-                raise ConfigError(
-                    key, f"no surface named '{surface}'; known: {', '.join(surfaces)}"
-                )
-    return parsed

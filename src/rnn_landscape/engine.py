@@ -84,8 +84,13 @@ class _LogProgress(Callback):
         done = len(state["finished"]) / max(self.total, 1)
         if done >= self.next_report:
             elapsed = time.perf_counter() - self.started
-            log.info("%s: %3.0f%% of %d tasks, %.1f s", self.label, 100 * done,
-                     self.total, elapsed)
+            log.info(
+                "%s: %3.0f%% of %d tasks, %.1f s",
+                self.label,
+                100 * done,
+                self.total,
+                elapsed,
+            )
             self.next_report = np.floor(done * 10 + 1) / 10
 
 
@@ -94,8 +99,13 @@ def compute_surface(job: Job, path: Path, threads: int) -> None:
     surface = job.surface
     log.info(
         "computing %s/%s: %d b x %d w points, steps %s, targets %s, %d threads",
-        job.preset.name, surface.name, surface.b.num, surface.w.num,
-        list(surface.steps), list(job.preset.targets), threads,
+        job.preset.name,
+        surface.name,
+        surface.b.num,
+        surface.w.num,
+        list(surface.steps),
+        list(job.preset.targets),
+        threads,
     )
     started = time.perf_counter()
 
@@ -108,5 +118,9 @@ def compute_surface(job: Job, path: Path, threads: int) -> None:
 
     elapsed = time.perf_counter() - started
     point_steps = surface.points * max(surface.steps)
-    log.info("wrote %s in %.2f s (%.1f million point-steps/s)", path, elapsed,
-             point_steps / elapsed / 1e6)
+    log.info(
+        "wrote %s in %.2f s (%.1f million point-steps/s)",
+        path,
+        elapsed,
+        point_steps / elapsed / 1e6,
+    )

@@ -50,7 +50,9 @@ def surface_attrs(job: Job) -> dict:
         "surface": job.surface.name,
         "rnn_landscape_version": __version__,
         "config": job.to_json(),
-        "references": "Pascanu, Mikolov & Bengio, ICML 2013, arXiv:1211.5063, Eq. 8, Fig. 6",
+        "references": (
+            "Pascanu, Mikolov & Bengio, ICML 2013, arXiv:1211.5063, Eq. 8 and Figure 6"
+        ),
     }
 
 

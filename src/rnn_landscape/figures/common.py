@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 READOUT_TEX = {"identity": "x_{{{T}}}", "sigmoid": r"\sigma(x_{{{T}}})"}
+ACTIVATION_TEX = {"sigmoid": r"\sigma", "tanh": r"\tanh", "linear": ""}
 
 
 def loss_tex(dataset: xr.Dataset, steps: int | str, target: float) -> str:

@@ -29,8 +29,9 @@ def wide_panels(
         for index in shown:
             loss = grids[index][0]
             color = colors[index % len(colors)]
-            draw_wireframe(ax, loss, stride, color=color, alpha=_alpha(index),
-                           linewidth=0.6)
+            draw_wireframe(
+                ax, loss, stride, color=color, alpha=_alpha(index), linewidth=0.6
+            )
         outer = grids[panel + 1][0]
         ax.set_xlim(float(outer.w[0]), float(outer.w[-1]))
         ax.set_ylim(float(outer.b[0]), float(outer.b[-1]))
