@@ -29,13 +29,15 @@ def _render(args: argparse.Namespace) -> None:
     from .figures.common import save
     from .store import open_surface
 
+    log = logging.getLogger(__name__)
+    log.info("rendering %s from %s", args.figure, ", ".join(map(str, args.store)))
     datasets = [open_surface(path) for path in args.store]
     options = json.loads(args.options)
     if args.figure != "wide_panels":
         (datasets,) = datasets
     figure = RENDERERS[args.figure](datasets, **options)
     save(figure, args.out)
-    logging.getLogger(__name__).info("wrote %s", ", ".join(map(str, args.out)))
+    log.info("wrote %s", ", ".join(map(str, args.out)))
 
 
 def build_parser() -> argparse.ArgumentParser:
