@@ -19,26 +19,32 @@ def wide_panels(
 
     `datasets` go from the innermost region outwards.
     """
-    grids = [loss_grid(dataset) for dataset in datasets]
+    grids = [loss_grid(dataset)[0] for dataset in datasets]
+    colors = [colors[index % len(colors)] for index in range(len(datasets))]
+    names = [
+        f"{dataset.attrs['surface']} ({color})"
+        for dataset, color in zip(datasets, colors, strict=True)
+    ]
     panels = len(datasets) - 1
 
     figure = Figure(figsize=(6 * panels, 5.5), layout="constrained")
     for panel in range(panels):
         ax = figure.add_subplot(1, panels, panel + 1, projection="3d")
-        shown = range(panel + 1, -1, -1)
-        for index in shown:
-            loss = grids[index][0]
-            color = colors[index % len(colors)]
+        for index in range(panel + 1, -1, -1):
             draw_wireframe(
-                ax, loss, stride, color=color, alpha=_alpha(index), linewidth=0.6
+                ax,
+                grids[index],
+                stride,
+                color=colors[index],
+                alpha=_alpha(index),
+                linewidth=0.6,
             )
-        outer = grids[panel + 1][0]
+        outer = grids[panel + 1]
         ax.set_xlim(float(outer.w[0]), float(outer.w[-1]))
         ax.set_ylim(float(outer.b[0]), float(outer.b[-1]))
-        label_3d(ax, grids[0][1])
-        name = datasets[panel + 1].attrs["surface"]
-        ax.set_title(f"out to '{name}' ({colors[(panel + 1) % len(colors)]})")
+        label_3d(ax, int(outer.steps))
+        ax.set_title(", ".join(names[: panel + 2]), fontsize=10)
 
-    _, steps, target = grids[0]
+    _, steps, target = loss_grid(datasets[0])
     figure.suptitle(f"{loss_tex(datasets[0], steps, target)}, {model_note(datasets[0])}")
     return figure
