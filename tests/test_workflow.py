@@ -94,6 +94,10 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
         ),
         (lambda c: c["surfaces"]["zoom"].update(stpes=[50]), "'stpes' was unexpected"),
         (
+            lambda c: c["presets"]["notebook"]["targets"].append(float("nan")),
+            "'presets.notebook.targets[2]': found nan; expected a finite number",
+        ),
+        (
             lambda c: c["presets"]["paper"].update(readout="softmax"),
             "'softmax' is not one of",
         ),

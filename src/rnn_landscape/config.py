@@ -7,6 +7,7 @@ builds the objects the engine and the figures use. Every error names its key.
 """
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 from .grid import Axis, AxisError, make_axis
@@ -144,8 +145,22 @@ def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
         )
 
 
+def check_finite(value, key: str = "") -> None:
+    """Refuse NaN and infinities anywhere: YAML spells them .nan and .inf, and JSON
+    Schema's `number` accepts them."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            check_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_finite(item, f"{key}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(key, f"found {value}; expected a finite number")
+
+
 def parse_config(config: dict) -> Config:
     """Objects from a configuration already validated (and defaulted) by the schema."""
+    check_finite(config)
     presets = {name: parse_preset(name, spec) for name, spec in config["presets"].items()}
     surfaces = {
         name: parse_surface(name, spec) for name, spec in config["surfaces"].items()

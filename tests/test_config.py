@@ -1,0 +1,77 @@
+import math
+
+import pytest
+import yaml
+
+from conftest import REPO, validated
+from rnn_landscape.config import ConfigError, parse_config
+
+
+def test_default_config_has_the_regions_of_the_notebook_with_both_ends():
+    config = parse_config(
+        validated(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    )
+
+    sizes = {
+        name: (surface.w.num, surface.b.num, surface.steps)
+        for name, surface in config.surfaces.items()
+    }
+    assert sizes == {
+        "figure6_zoom": (181, 401, (50,)),
+        "wide_2_6": (81, 101, (50,)),
+        "wide_8": (321, 321, (50,)),
+        "wide_20": (801, 801, (50,)),
+        "steps_sweep": (1, 601, (1, 2, 3, 4, 5, 6, 10, 20, 35, 50, 75, 100)),
+    }
+    assert config.presets["paper"].x0 == 0.5
+    assert config.presets["paper"].targets == (0.7,)
+    assert config.presets["notebook"].readout == "identity"
+    assert config.figure_surfaces("wide_panels") == [
+        "figure6_zoom",
+        "wide_2_6",
+        "wide_8",
+        "wide_20",
+    ]
+
+
+def test_schema_fills_in_defaults(tiny_config):
+    del tiny_config["compute"]
+    del tiny_config["figures"]["figure6_zoom"]["stride"]
+
+    config = parse_config(validated(tiny_config))
+
+    assert (config.threads, config.chunk.b, config.chunk.w) == (2, 256, 256)
+    assert config.figures["figure6_zoom"] == {
+        "surface": "zoom",
+        "elevation": 32,
+        "azimuth": 10,
+        "stride": 10,
+    }
+    assert config.presets["paper"].activation == "sigmoid"
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "key"),
+    [
+        (("presets", "paper", "x0"), math.nan, "presets.paper.x0"),
+        (("surfaces", "sweep", "w"), math.inf, "surfaces.sweep.w"),
+        (("surfaces", "zoom", "b", "spacing"), math.nan, "surfaces.zoom.b.spacing"),
+    ],
+)
+def test_non_finite_numbers_are_refused_by_key(tiny_config, where, value, key):
+    *path, last = where
+    node = tiny_config
+    for name in path:
+        node = node[name]
+    node[last] = value
+
+    with pytest.raises(ConfigError, match=f"'{key}'.*expected a finite number"):
+        parse_config(validated(tiny_config))
+
+
+def test_steps_are_stored_in_increasing_order(tiny_config):
+    tiny_config["surfaces"]["sweep"]["steps"] = [50, 1, 10]
+
+    config = parse_config(validated(tiny_config))
+
+    assert config.surfaces["sweep"].steps == (1, 10, 50)
