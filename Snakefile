@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
+# The default configuration, unless --configfile names another: that file then
+# replaces it whole instead of being merged into it key by key.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

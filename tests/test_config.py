@@ -75,3 +75,31 @@ def test_steps_are_stored_in_increasing_order(tiny_config):
     config = parse_config(validated(tiny_config))
 
     assert config.surfaces["sweep"].steps == (1, 10, 50)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["compute"].update(max_point_steps=10_000),
+            r"'surfaces.zoom': 41 x 19 points x 50 steps = 3.9e\+04 point-steps, over",
+        ),
+        (
+            lambda c: c["figures"]["wide_panels"].update(colors=["blue"]),
+            "'figures.wide_panels.colors': 1 colours for 2 surfaces",
+        ),
+        (
+            lambda c: c["figures"]["wide_panels"].update(colors=["blue", "bleu"]),
+            "'figures.wide_panels.colors\\[1\\]': 'bleu' is not a matplotlib colour",
+        ),
+        (
+            lambda c: c["figures"]["figure6_zoom"].update(surface="sweep"),
+            "'figures.figure6_zoom': surface 'sweep' has a single w or b",
+        ),
+    ],
+)
+def test_figures_and_budget_are_checked_before_any_job(tiny_config, edit, message):
+    edit(tiny_config)
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config(validated(tiny_config))

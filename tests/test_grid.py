@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnn_landscape.grid import AxisError, make_axis
+from rnn_landscape.grid import Axis, AxisError, make_axis
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,11 @@ def test_number_is_a_single_point():
 def test_bad_axes_are_refused_with_the_reason(spec, message):
     with pytest.raises(AxisError, match=message):
         make_axis(spec)
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "num"), [(0.0, 1.0, 1), (0.0, 1.0, 0), (1.0, 0.0, 5), (0.0, 0.0, 2)]
+)
+def test_axes_arriving_as_json_are_checked_too(start, stop, num):
+    with pytest.raises(AxisError):
+        Axis(start, stop, num)

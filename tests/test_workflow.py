@@ -13,18 +13,20 @@ from conftest import REPO, is_smooth, python_loss
 
 
 def workspace(tmp_path, config: dict | None = None):
-    """A copy of the workflow; with `config`, that replaces the default config."""
+    """A copy of the workflow; with `config`, also that config as `mine.yaml`."""
     shutil.copy(REPO / "Snakefile", tmp_path)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "config", tmp_path / "config")
     if config is not None:
-        (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+        (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
 
 
 def snakemake(folder, *args, timeout=600) -> subprocess.CompletedProcess:
+    """Run snakemake in `folder`, with `mine.yaml` as the config if there is one."""
+    mine = ["--configfile", "mine.yaml"] if (folder / "mine.yaml").exists() else []
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *mine, *args],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -50,7 +52,9 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
 
     assert first.returncode == 0, first.stderr
     made = outputs(folder)
-    assert len(made) == 2 * 3 + 2 * 3 * 2  # stores + (png, pdf) per preset and figure
+    # Stores and (png, pdf) per preset and figure of mine.yaml, and nothing of the
+    # default config: --configfile replaces it instead of merging into it.
+    assert len(made) == 2 * 3 + 2 * 3 * 2
     assert (folder / "logs/compute_surface/paper/zoom.log").read_text()
     assert (folder / "logs/render_figure/notebook/wide_panels.log").read_text()
     ds = xr.open_zarr(folder / "results/surfaces/notebook/wide.zarr")
@@ -62,7 +66,7 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
     assert outputs(folder) == made
 
     tiny_config["surfaces"]["sweep"]["steps"] = [1, 2, 10, 20, 50]
-    (folder / "config" / "config.yaml").write_text(yaml.safe_dump(tiny_config))
+    (folder / "mine.yaml").write_text(yaml.safe_dump(tiny_config))
     changed = snakemake(folder)
     assert changed.returncode == 0, changed.stderr
     redone = {k for k, mtime in outputs(folder).items() if made[k] != mtime}

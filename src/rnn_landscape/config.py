@@ -6,6 +6,7 @@ spelling, and fills in defaults; `parse_config` then checks what a schema cannot
 builds the objects the engine and the figures use. Every error names its key.
 """
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -42,9 +43,19 @@ class Surface:
     b: Axis
     steps: tuple[int, ...]
 
+    def __post_init__(self):
+        steps = self.steps
+        if not steps or steps[0] < 1 or any(a >= b for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps must be increasing positive integers, got {steps}")
+
     @property
     def points(self) -> int:
         return self.w.num * self.b.num
+
+    @property
+    def point_steps(self) -> int:
+        """Work of one preset's pass over this surface: grid points times largest T."""
+        return self.points * self.steps[-1]
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,34 @@ def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
                     f"no surface named '{name}'; known: {known}",
                 )
 
+    for figure in ("figure6_zoom", "wide_panels"):
+        for name in figure_surface_names(figures.get(figure, {"surfaces": []})):
+            if 1 in (surfaces[name].w.num, surfaces[name].b.num):
+                raise ConfigError(
+                    f"figures.{figure}",
+                    f"surface '{name}' has a single w or b; a 3-D surface needs both"
+                    " axes as ranges",
+                )
+
+    panels = figures.get("wide_panels")
+    if panels:
+        # Imported here: only configs that draw this figure pay for matplotlib.
+        from matplotlib.colors import is_color_like
+
+        colors = panels["colors"]
+        if len(colors) < len(panels["surfaces"]):
+            raise ConfigError(
+                "figures.wide_panels.colors",
+                f"{len(colors)} colours for {len(panels['surfaces'])} surfaces;"
+                " give one colour per surface",
+            )
+        for index, color in enumerate(colors):
+            if not is_color_like(color):
+                raise ConfigError(
+                    f"figures.wide_panels.colors[{index}]",
+                    f"'{color}' is not a matplotlib colour name or hex code",
+                )
+
     sweep = figures.get("steps_sweep")
     if sweep and surfaces[sweep["surface"]].w.num != 1:
         count = surfaces[sweep["surface"]].w.num
@@ -158,6 +197,18 @@ def check_finite(value, key: str = "") -> None:
         raise ConfigError(key, f"found {value}; expected a finite number")
 
 
+def check_budget(surfaces: dict[str, Surface], budget: int) -> None:
+    """Refuse surfaces whose work would run for hours or exhaust memory by mistake."""
+    for name, surface in surfaces.items():
+        if surface.point_steps > budget:
+            raise ConfigError(
+                f"surfaces.{name}",
+                f"{surface.b.num} x {surface.w.num} points x {surface.steps[-1]} steps ="
+                f" {surface.point_steps:.3g} point-steps, over the budget of {budget:.3g};"
+                " coarsen the grid, or raise compute.max_point_steps if it is meant",
+            )
+
+
 def parse_config(config: dict) -> Config:
     """Objects from a configuration already validated (and defaulted) by the schema."""
     check_finite(config)
@@ -165,9 +216,10 @@ def parse_config(config: dict) -> Config:
     surfaces = {
         name: parse_surface(name, spec) for name, spec in config["surfaces"].items()
     }
+    compute = config["compute"]
+    check_budget(surfaces, compute["max_point_steps"])
     check_figures(config["figures"], surfaces)
 
-    compute = config["compute"]
     return Config(
         presets=presets,
         surfaces=surfaces,

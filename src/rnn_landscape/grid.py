@@ -31,9 +31,23 @@ class AxisError(ValueError):
 
 @dataclass(frozen=True)
 class Axis:
+    """`num` points from `start` to `stop`, both included; one point if `num` is 1."""
+
     start: float
     stop: float
     num: int
+
+    def __post_init__(self):
+        # Checked here too, not only in make_axis: jobs also arrive as JSON.
+        if self.num < 1 or (self.num == 1 and self.start != self.stop):
+            raise AxisError(
+                f"num must be at least 2 for a range, got {self.num} for "
+                f"{self.start}..{self.stop}"
+            )
+        if self.num == 1:
+            _check_finite(self.start, self.stop)
+        else:
+            _check_range(self.start, self.stop)
 
     @property
     def values(self) -> np.ndarray:
@@ -41,14 +55,22 @@ class Axis:
             return np.array([self.start], dtype=np.float64)
         return np.linspace(self.start, self.stop, self.num, dtype=np.float64)
 
-    @property
-    def spacing(self) -> float:
-        return 0.0 if self.num == 1 else (self.stop - self.start) / (self.num - 1)
+
+def _check_finite(*values: float) -> None:
+    if not np.isfinite(values).all():
+        raise AxisError(f"start and stop must be finite, got {values}")
+
+
+def _check_range(start: float, stop: float) -> None:
+    _check_finite(start, stop)
+    if not start < stop:
+        raise AxisError(f"start must be below stop, got {start}..{stop}")
 
 
 def point_count(start: float, stop: float, spacing: float) -> int:
     """Number of points from start to stop, both included, `spacing` apart."""
-    if spacing <= 0:
+    _check_range(start, stop)
+    if not spacing > 0:
         raise AxisError(f"spacing must be positive, got {spacing}")
     quotient = (stop - start) / spacing
     intervals = round(quotient)
@@ -66,18 +88,11 @@ def make_axis(spec) -> Axis:
     exactly one of spacing or num."""
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         return Axis(float(spec), float(spec), 1)
-
-    start, stop = float(spec["start"]), float(spec["stop"])
-    if not np.isfinite([start, stop]).all():
-        raise AxisError(f"start and stop must be finite, got {start}..{stop}")
-    if not start < stop:
-        raise AxisError(f"start must be below stop, got {start}..{stop}")
     if ("spacing" in spec) == ("num" in spec):
         raise AxisError("give exactly one of `spacing` or `num`")
 
+    start, stop = float(spec["start"]), float(spec["stop"])
     if "num" in spec:
-        num = int(spec["num"])
-        if num < 2:
-            raise AxisError(f"num must be at least 2 for a range, got {num}")
-        return Axis(start, stop, num)
+        _check_range(start, stop)
+        return Axis(start, stop, int(spec["num"]))
     return Axis(start, stop, point_count(start, stop, float(spec["spacing"])))
