@@ -54,10 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute one (preset, surface) job and write its Zarr store.",
     )
     compute.add_argument(
-        "--job", required=True, help="the job as JSON (see rnn_landscape.config.Job)"
+        "--job",
+        required=True,
+        help="the job as JSON, as the workflow writes it; the `config` attribute of any"
+        " store is an example",
     )
     compute.add_argument("--out", required=True, type=Path, help="path of the .zarr store")
-    compute.add_argument("--threads", type=int, default=1, help="local Dask threads")
+    compute.add_argument(
+        "--threads", type=int, default=1, help="local Dask threads (default: 1)"
+    )
     compute.set_defaults(run=_compute)
 
     render = commands.add_parser(
@@ -73,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a .zarr store; repeat for wide_panels, innermost first",
     )
-    render.add_argument("--options", default="{}", help="figure options as JSON")
+    render.add_argument(
+        "--options",
+        default="{}",
+        help="figure options as JSON, the keys of that figure in config/README.md",
+    )
     render.add_argument(
         "--out",
         required=True,
@@ -86,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for path in getattr(args, "store", []):
+        if not path.is_dir():
+            parser.error(f"no store at {path}")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -42,8 +42,8 @@ def label_3d(ax, steps: int) -> None:
     # short b axis at the Figure 6 view angle.
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
-    ax.set_xlabel("$w$")
-    ax.set_ylabel("$b$")
+    ax.set_xlabel("$w$", labelpad=8)
+    ax.set_ylabel("$b$", labelpad=8)
     ax.set_zlabel(f"$E_{{{steps}}}$")
 
 

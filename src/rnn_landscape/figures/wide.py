@@ -45,6 +45,9 @@ def wide_panels(
         label_3d(ax, int(outer.steps))
         ax.set_title(", ".join(names[: panel + 2]), fontsize=10)
 
-    _, steps, target = loss_grid(datasets[0])
-    figure.suptitle(f"{loss_tex(datasets[0], steps, target)}, {model_note(datasets[0])}")
+    # One formula for the figure if every surface shows the same T, else E_T.
+    steps = {int(grid.steps) for grid in grids}
+    shown = steps.pop() if len(steps) == 1 else "T"
+    target = float(grids[0].target)
+    figure.suptitle(f"{loss_tex(datasets[0], shown, target)}, {model_note(datasets[0])}")
     return figure
