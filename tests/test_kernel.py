@@ -42,7 +42,8 @@ def test_one_step_is_w_act_x0_plus_b(activation):
 
     (state,) = kernel.final_states(w, b, x0, [1], activation)
 
-    np.testing.assert_allclose(state, w * act[activation] + b, rtol=1e-15, atol=0)
+    # A few ulp of the larger term, w * act(x0) ~ 3: the sum may cancel.
+    np.testing.assert_allclose(state, w * act[activation] + b, rtol=1e-15, atol=2e-15)
 
 
 def test_linear_recurrence_matches_its_closed_form():
@@ -119,3 +120,27 @@ def test_notebook_reference_agrees_with_the_kernel_on_the_zoom_grid():
 
     assert away.mean() > 0.9
     np.testing.assert_allclose(states[away], expected[away], rtol=1e-12)
+
+
+def test_polynomial_exp_is_within_two_ulp_of_numpy_on_its_whole_range():
+    z = -np.concatenate([np.linspace(0, 708, 200_001), np.geomspace(1e-300, 1, 1001)])
+
+    got = np.array([kernel._exp_nonpositive(v) for v in z[::50]])
+
+    expected = np.exp(z[::50])
+    np.testing.assert_allclose(got, expected, rtol=4.5e-16, atol=0)
+    assert kernel._exp_nonpositive(-708.5) == 0.0 and kernel._exp_nonpositive(-1e6) == 0.0
+
+
+def test_a_point_gets_the_same_bits_wherever_it_sits_in_a_block():
+    rng = np.random.default_rng(3)
+    w, b = rng.uniform(-8, 8, 1500), rng.uniform(-8, 8, 1500)
+
+    together = kernel.final_states(w, b, 0.5, [3, 50])
+
+    for i in (0, 1, 511, 512, 1023, 1499):
+        alone = kernel.final_states(w[i : i + 1], b[i : i + 1], 0.5, [3, 50])
+        assert np.array_equal(alone[:, 0], together[:, i])
+    shuffled = rng.permutation(1500)
+    again = kernel.final_states(w[shuffled], b[shuffled], 0.5, [3, 50])
+    assert np.array_equal(again, together[:, shuffled])
