@@ -40,7 +40,7 @@ def test_schema_fills_in_defaults(tiny_config):
 
     config = parse_config(validated(tiny_config))
 
-    assert (config.threads, config.chunk.b, config.chunk.w) == (2, 256, 256)
+    assert (config.threads, config.chunk.b, config.chunk.w) == (2, 512, 512)
     assert config.figures["figure6_zoom"] == {
         "surface": "zoom",
         "elevation": 32,

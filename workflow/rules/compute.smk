@@ -7,6 +7,9 @@ rule compute_surface:
     threads: CONFIG.threads
     log:
         "logs/compute_surface/{preset}/{surface}.log",
+    # Wall time, CPU time and peak memory of the job, as Snakemake measures them.
+    benchmark:
+        "logs/compute_surface/{preset}/{surface}.benchmark.tsv"
     shell:
         "{RNN_LANDSCAPE} compute --job {params.job} --threads {threads}"
         " --out {output} > {log} 2>&1"

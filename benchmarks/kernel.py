@@ -1,0 +1,167 @@
+"""Kernel throughput, side by side in one process, as ratios.
+
+Times on the same grid and the same granted threads:
+- the notebook-style numpy reference (`rnn_landscape.reference`, one thread: numpy
+  does not parallelize elementwise code);
+- our engine (the numba kernel in Dask tasks, loss included, no disk);
+- `np.exp` alone on an in-cache array, one copy per thread: the throughput of the
+  one transcendental the model needs, as a practical roofline.
+Throughputs are in million point-steps per second (grid points times T).
+
+    python benchmarks/kernel.py --json results/benchmarks/kernel.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import threading
+import time
+from pathlib import Path
+
+import dask
+import numba
+import numpy as np
+
+import rnn_landscape
+from rnn_landscape import engine, reference
+from rnn_landscape.config import Chunk, Job, Preset, Surface
+from rnn_landscape.grid import Axis
+
+
+def zoom_job(size: int, steps: int, chunk: int) -> Job:
+    """The paper's Figure 6 region on a size x size grid."""
+    preset = Preset(
+        "paper", x0=0.5, activation="sigmoid", readout="sigmoid", targets=(0.7,)
+    )
+    surface = Surface(
+        "benchmark", w=Axis(4.5, 5.4, size), b=Axis(-3.0, -1.0, size), steps=(steps,)
+    )
+    return Job(preset, surface, Chunk(chunk, chunk))
+
+
+def best_of(repeats: int, run) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def time_engine(job: Job, threads: int) -> tuple[float, np.ndarray]:
+    state, loss = engine.surface_arrays(job)
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        dask.compute(state[:, :64, :64], loss[:, :, :64, :64])  # compile or load the JIT
+        result = {}
+
+        def run():
+            result["state"], result["loss"] = dask.compute(state, loss)
+
+        seconds = best_of(2, run)
+    return seconds, result["state"][0]
+
+
+def time_exp(threads: int, size: int = 4096, repeats: int = 4000) -> float:
+    """Million exp evaluations per second over `threads` threads (np.exp drops the GIL)."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.uniform(-5.0, 0.0, size) for _ in range(threads)]
+
+    def work(a):
+        out = np.empty_like(a)
+        for _ in range(repeats):
+            np.exp(a, out=out)
+
+    def run():
+        pool = [threading.Thread(target=work, args=(a,)) for a in arrays]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+
+    return threads * size * repeats / best_of(3, run) / 1e6
+
+
+def accuracy(job: Job, engine_states: np.ndarray, reference_states: np.ndarray) -> dict:
+    """Relative agreement with the reference, away from the wall and beside it.
+
+    At the wall (b = x0 - w sigmoid(x0)) the final state is ill-conditioned: one
+    rounding in any step may switch basins, so disagreement there is expected.
+    """
+    w = job.surface.w.values[None, :]
+    b = job.surface.b.values[:, None]
+    wall = 0.5 - w / (1.0 + np.exp(-0.5))
+    away = np.abs(b - wall) > 0.02
+    relative = np.abs(engine_states - reference_states) / np.maximum(
+        np.abs(reference_states), 1e-300
+    )
+    return {
+        "max_relative_error_away_from_wall": float(relative[away].max()),
+        "fraction_within_1e-12_away_from_wall": float((relative[away] <= 1e-12).mean()),
+        "fraction_within_1e-12_near_wall": float((relative[~away] <= 1e-12).mean()),
+        "points_near_wall": int((~away).sum()),
+    }
+
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    fields = dict(line.split(":", 1) for line in lines[:40] if ":" in line)
+    flags = fields.get("flags\t\t", "").split()
+    return {
+        "cpu": fields.get("model name\t", platform.processor()).strip(),
+        "simd": [flag for flag in ("avx2", "fma", "avx512f") if flag in flags],
+        "granted_cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "rnn_landscape": rnn_landscape.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, required=True, help="where to write results")
+    parser.add_argument("--size", type=int, default=4000, help="grid points per axis")
+    parser.add_argument("--steps", type=int, default=50, help="T")
+    parser.add_argument("--chunk", type=int, default=512, help="Dask chunk per axis")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="threads granted (default: the cores this process may use)",
+    )
+    args = parser.parse_args()
+
+    job = zoom_job(args.size, args.steps, args.chunk)
+    point_steps = args.size**2 * args.steps
+    w, b = np.meshgrid(job.surface.w.values, job.surface.b.values)
+
+    started = time.perf_counter()
+    reference_states = reference.state(w, b, 0.5, args.steps)
+    reference_seconds = time.perf_counter() - started
+    engine_seconds, engine_states = time_engine(job, args.threads)
+    roofline = time_exp(args.threads)
+
+    results = {
+        "grid": [args.size, args.size],
+        "steps": args.steps,
+        "threads": args.threads,
+        "reference_mpts": point_steps / reference_seconds / 1e6,
+        "engine_mpts": point_steps / engine_seconds / 1e6,
+        "roofline_mpts": roofline,
+        "accuracy": accuracy(job, engine_states, reference_states),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine(),
+    }
+    results["ratio_vs_reference"] = results["engine_mpts"] / results["reference_mpts"]
+    results["roofline_fraction"] = results["engine_mpts"] / roofline
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
