@@ -26,7 +26,7 @@ import numpy as np
 
 import rnn_landscape
 from rnn_landscape import engine, reference
-from rnn_landscape.config import Chunk, Job, Preset, Surface
+from rnn_landscape.config import Block, Job, Preset, Surface
 from rnn_landscape.grid import Axis
 
 
@@ -38,7 +38,7 @@ def zoom_job(size: int, steps: int, chunk: int) -> Job:
     surface = Surface(
         "benchmark", w=Axis(4.5, 5.4, size), b=Axis(-3.0, -1.0, size), steps=(steps,)
     )
-    return Job(preset, surface, Chunk(chunk, chunk))
+    return Job(preset, surface, Block(chunk, chunk), Block(size, size))
 
 
 def best_of(repeats: int, run) -> float:

@@ -61,7 +61,7 @@ def tiny_config() -> dict:
                 "steps": [1, 2, 10, 50],
             },
         },
-        "compute": {"threads": 2, "chunk": {"b": 8, "w": 16}},
+        "compute": {"threads": 2, "chunk": {"b": 8, "w": 16}, "tile": {"b": 16, "w": 16}},
         "figures": {
             "figure6_zoom": {"surface": "zoom", "stride": 2},
             "wide_panels": {"surfaces": ["zoom", "wide"], "stride": 2},

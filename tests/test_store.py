@@ -7,7 +7,7 @@ import xarray as xr
 
 from conftest import python_loss
 from rnn_landscape import __version__, kernel
-from rnn_landscape.config import Chunk, Job
+from rnn_landscape.config import Block, Job
 from rnn_landscape.engine import compute_surface
 
 
@@ -74,19 +74,49 @@ def test_stored_surface_equals_the_kernel_on_the_whole_grid_bit_for_bit(tiny, ti
     assert np.array_equal(ds.loss.values, loss)
 
 
-@pytest.mark.parametrize(("chunk", "threads"), [(Chunk(23, 21), 1), (Chunk(3, 5), 3)])
-def test_chunks_and_threads_do_not_change_a_bit(
-    tiny, tiny_stores, tmp_path, chunk, threads
+@pytest.fixture(scope="module")
+def distributed_client():
+    """A real Dask scheduler and two worker processes on loopback."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            processes=True,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("chunk", "tile", "threads", "scheduler"),
+    [
+        (Block(23, 21), Block(23, 21), 1, "threads"),
+        (Block(3, 5), Block(6, 10), 3, "threads"),
+        (Block(4, 4), Block(8, 4), 2, "processes"),
+        (Block(5, 7), Block(10, 14), 2, "synchronous"),
+        (Block(8, 8), Block(8, 16), 2, "distributed"),
+    ],
+)
+def test_tiles_chunks_threads_and_schedulers_do_not_change_a_bit(
+    request, tiny, tiny_stores, tmp_path, chunk, tile, threads, scheduler
 ):
-    job = Job(tiny.presets["notebook"], tiny.surfaces["wide"], chunk)
+    job = Job(tiny.presets["notebook"], tiny.surfaces["wide"], chunk, tile)
+    if scheduler == "distributed":
+        scheduler = request.getfixturevalue("distributed_client")
     path = tmp_path / "wide.zarr"
 
-    compute_surface(job, path, threads=threads)
+    compute_surface(job, path, threads=threads, scheduler=scheduler)
 
     again = xr.open_zarr(path).load()
     first = xr.open_zarr(tiny_stores["notebook", "wide"]).load()
     assert np.array_equal(again.loss.values, first.loss.values)
     assert np.array_equal(again.state.values, first.state.values)
+    assert len(job.tiles) > 1 or tile == Block(23, 21)
 
 
 def test_a_crashed_write_left_behind_is_replaced(tiny, tmp_path):
@@ -130,6 +160,7 @@ def test_loss_jumps_across_the_basin_boundary_line(
                     "b": {"start": -3.0, "stop": -2.0, "num": 1001},
                 },
                 "chunk": {"b": 128, "w": 1},
+                "tile": {"b": 256, "w": 1},
             }
         )
     )

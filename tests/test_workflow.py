@@ -55,7 +55,15 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
     # Stores and (png, pdf) per preset and figure of mine.yaml, and nothing of the
     # default config: --configfile replaces it instead of merging into it.
     assert len(made) == 2 * 3 + 2 * 3 * 2
-    assert (folder / "logs/compute_surface/paper/zoom.log").read_text()
+    for step in (
+        "init_store/paper/zoom",
+        "compute_tile/paper/zoom/5",
+        "finalize_store/paper/zoom",
+    ):
+        assert (folder / f"logs/{step}.log").exists()
+    assert "tile 6/6" in (folder / "logs/compute_tile/paper/zoom/5.log").read_text()
+    assert not list(folder.glob("results/surfaces/*/*.partial"))
+    assert not list(folder.glob("results/surfaces/*/*.tiles"))
     assert (folder / "logs/render_figure/notebook/wide_panels.log").read_text()
     ds = xr.open_zarr(folder / "results/surfaces/notebook/wide.zarr")
     assert dict(ds.sizes) == {"steps": 2, "target": 2, "b": 23, "w": 21}

@@ -20,6 +20,28 @@ def _compute(args: argparse.Namespace) -> None:
     compute_surface(Job.from_json(args.job), args.out, threads=args.threads)
 
 
+def _init(args: argparse.Namespace) -> None:
+    from .config import Job
+    from .store import create_template
+
+    create_template(Job.from_json(args.job), args.partial)
+
+
+def _tile(args: argparse.Namespace) -> None:
+    from .config import Job
+    from .engine import compute_tile
+
+    compute_tile(Job.from_json(args.job), args.partial, args.tile, threads=args.threads)
+    args.done.parent.mkdir(parents=True, exist_ok=True)
+    args.done.touch()
+
+
+def _finalize(args: argparse.Namespace) -> None:
+    from .store import finalize
+
+    finalize(args.partial, args.out)
+
+
 def _render(args: argparse.Namespace) -> None:
     # Imported here so that `compute` never pays for matplotlib.
     import matplotlib
@@ -64,6 +86,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=1, help="local Dask threads (default: 1)"
     )
     compute.set_defaults(run=_compute)
+
+    # The three steps of a store's life, one Snakemake job each.
+    init = commands.add_parser(
+        "init", help="write a store's template (metadata and coordinates only)"
+    )
+    init.add_argument("--job", required=True, help="the job as JSON, as for compute")
+    init.add_argument("--partial", required=True, type=Path, help="the .zarr.partial path")
+    init.set_defaults(run=_init)
+
+    tile = commands.add_parser("tile", help="compute one tile into a store's template")
+    tile.add_argument("--job", required=True, help="the job as JSON, as for compute")
+    tile.add_argument("--partial", required=True, type=Path, help="the template")
+    tile.add_argument("--tile", required=True, type=int, help="tile number, from 0")
+    tile.add_argument(
+        "--threads", type=int, default=1, help="local Dask threads (default: 1)"
+    )
+    tile.add_argument(
+        "--done", required=True, type=Path, help="file to create once the tile is written"
+    )
+    tile.set_defaults(run=_tile)
+
+    final = commands.add_parser(
+        "finalize", help="mark a fully written template complete and move it in place"
+    )
+    final.add_argument("--partial", required=True, type=Path, help="the template")
+    final.add_argument("--out", required=True, type=Path, help="the final .zarr path")
+    final.set_defaults(run=_finalize)
 
     render = commands.add_parser(
         "render",

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from .grid import Axis, AxisError, make_axis
+from .grid import Axis, AxisError, make_axis, tile_slices
 
 
 class ConfigError(ValueError):
@@ -59,8 +59,9 @@ class Surface:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """Zarr chunk along b and w, which is also the grid block of one Dask task."""
+class Block:
+    """A number of grid points along b and along w: a Zarr chunk (also the work of
+    one Dask task) or a tile (the work of one Snakemake job)."""
 
     b: int
     w: int
@@ -72,7 +73,13 @@ class Job:
 
     preset: Preset
     surface: Surface
-    chunk: Chunk
+    chunk: Block
+    tile: Block
+
+    @property
+    def tiles(self) -> list[tuple[slice, slice]]:
+        """Index ranges along (b, w) of each tile, numbered row by row."""
+        return tile_slices(self.surface.b.num, self.surface.w.num, self.tile)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -90,7 +97,8 @@ class Job:
                 b=Axis(**surface["b"]),
                 steps=tuple(surface["steps"]),
             ),
-            chunk=Chunk(**spec["chunk"]),
+            chunk=Block(**spec["chunk"]),
+            tile=Block(**spec["tile"]),
         )
 
 
@@ -98,12 +106,13 @@ class Job:
 class Config:
     presets: dict[str, Preset]
     surfaces: dict[str, Surface]
-    chunk: Chunk
+    chunk: Block
+    tile: Block
     threads: int
     figures: dict[str, dict]
 
     def job(self, preset: str, surface: str) -> Job:
-        return Job(self.presets[preset], self.surfaces[surface], self.chunk)
+        return Job(self.presets[preset], self.surfaces[surface], self.chunk, self.tile)
 
     def figure_surfaces(self, figure: str) -> list[str]:
         return figure_surface_names(self.figures[figure])
@@ -197,6 +206,18 @@ def check_finite(value, key: str = "") -> None:
         raise ConfigError(key, f"found {value}; expected a finite number")
 
 
+def check_tiles(compute: dict) -> None:
+    """Tiles are whole numbers of chunks, so that no two tile jobs share a chunk."""
+    for axis in ("b", "w"):
+        tile, chunk = compute["tile"][axis], compute["chunk"][axis]
+        if tile % chunk:
+            raise ConfigError(
+                f"compute.tile.{axis}",
+                f"{tile} is not a multiple of compute.chunk.{axis} = {chunk}; tiles"
+                " must be whole numbers of chunks so that no two jobs write one chunk",
+            )
+
+
 def check_budget(surfaces: dict[str, Surface], budget: int) -> None:
     """Refuse surfaces whose work would run for hours or exhaust memory by mistake."""
     for name, surface in surfaces.items():
@@ -218,12 +239,14 @@ def parse_config(config: dict) -> Config:
     }
     compute = config["compute"]
     check_budget(surfaces, compute["max_point_steps"])
+    check_tiles(compute)
     check_figures(config["figures"], surfaces)
 
     return Config(
         presets=presets,
         surfaces=surfaces,
-        chunk=Chunk(**compute["chunk"]),
+        chunk=Block(**compute["chunk"]),
+        tile=Block(**compute["tile"]),
         threads=compute["threads"],
         figures=config["figures"],
     )

@@ -94,13 +94,25 @@ class _LogProgress(Callback):
             self.next_report = np.floor(done * 10 + 1) / 10
 
 
-def compute_surface(job: Job, path: Path, threads: int) -> None:
-    """Compute one surface with `threads` local threads and write its store."""
+def compute_tile(
+    job: Job, partial: Path, tile: int, threads: int, scheduler="threads"
+) -> None:
+    """Compute tile number `tile` of a surface into its template.
+
+    `scheduler` is any Dask scheduler: a name ("threads", "processes",
+    "synchronous") run with `threads` workers, or a `distributed.Client`.
+    """
+    b_range, w_range = job.tiles[tile]
     surface = job.surface
+    label = f"{job.preset.name}/{surface.name} tile {tile + 1}/{len(job.tiles)}"
     log.info(
-        "computing %s/%s: %d b x %d w points, steps %s, targets %s, %d threads",
-        job.preset.name,
-        surface.name,
+        "computing %s: b[%d:%d] x w[%d:%d] of %d x %d points, steps %s, targets %s,"
+        " %d threads",
+        label,
+        b_range.start,
+        b_range.stop,
+        w_range.start,
+        w_range.stop,
         surface.b.num,
         surface.w.num,
         list(surface.steps),
@@ -109,18 +121,29 @@ def compute_surface(job: Job, path: Path, threads: int) -> None:
     )
     started = time.perf_counter()
 
-    dataset = surface_dataset(job)
+    # Slicing the lazy surface keeps only the tasks of this tile's chunks.
+    dataset = surface_dataset(job).isel(b=b_range, w=w_range)
     with (
-        dask.config.set(scheduler="threads", num_workers=threads),
-        _LogProgress(f"{job.preset.name}/{surface.name}"),
+        dask.config.set(scheduler=scheduler, num_workers=threads),
+        _LogProgress(label),
     ):
-        store.write_surface(dataset, path, store.chunk_encoding(job))
+        store.write_region(dataset, partial, {"b": b_range, "w": w_range})
 
     elapsed = time.perf_counter() - started
-    point_steps = surface.points * max(surface.steps)
+    point_steps = dataset.sizes["b"] * dataset.sizes["w"] * surface.steps[-1]
     log.info(
-        "wrote %s in %.2f s (%.1f million point-steps/s)",
-        path,
+        "%s done in %.2f s (%.1f million point-steps/s)",
+        label,
         elapsed,
         point_steps / elapsed / 1e6,
     )
+
+
+def compute_surface(job: Job, path: Path, threads: int, scheduler="threads") -> None:
+    """The whole life of a store in one call: template, every tile, finalize."""
+    partial = store.partial_path(path)
+    store.create_template(job, partial)
+    for tile in range(len(job.tiles)):
+        compute_tile(job, partial, tile, threads, scheduler)
+    store.finalize(partial, path)
+    log.info("wrote %s", path)

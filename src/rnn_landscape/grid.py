@@ -96,3 +96,13 @@ def make_axis(spec) -> Axis:
         _check_range(start, stop)
         return Axis(start, stop, int(spec["num"]))
     return Axis(start, stop, point_count(start, stop, float(spec["spacing"])))
+
+
+def tile_slices(num_b: int, num_w: int, tile) -> list[tuple[slice, slice]]:
+    """Index ranges of the tiles covering a num_b x num_w grid, row by row; tiles
+    at the far edges are smaller."""
+    return [
+        (slice(b, min(b + tile.b, num_b)), slice(w, min(w + tile.w, num_w)))
+        for b in range(0, num_b, tile.b)
+        for w in range(0, num_w, tile.w)
+    ]

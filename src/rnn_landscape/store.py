@@ -16,8 +16,10 @@ reader of one slice or one region touches only the chunks it needs.
 import shutil
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 
 from . import __version__
 from .config import Job
@@ -93,23 +95,57 @@ def chunk_encoding(job: Job) -> dict:
     }
 
 
-def write_surface(dataset: xr.Dataset, path: Path, encoding: dict) -> None:
-    """Write `dataset` to `path` so that `path` never holds a half-written store.
-
-    The store is written beside its final place and moved there in one rename
-    once complete; a crash leaves only the `.partial` sibling, which the next
-    write replaces.
-    """
+def partial_path(path: Path) -> Path:
+    """Where a store is built before it is complete: beside its final place."""
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    return path.with_name(path.name + ".partial")
 
-    dataset.to_zarr(
-        partial, mode="w", encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT
+
+def create_template(job: Job, partial: Path) -> None:
+    """Metadata, coordinates and chunk layout only: no data chunk is written yet,
+    and every unwritten chunk reads back as NaN (the fill value), never as zero."""
+    shutil.rmtree(partial, ignore_errors=True)
+    surface = job.surface
+    shape = (len(surface.steps), surface.b.num, surface.w.num)
+    chunks = (1, job.chunk.b, job.chunk.w)
+    state = da.empty(shape, chunks=chunks, dtype=np.float64)
+    loss = da.empty(
+        (shape[0], len(job.preset.targets), *shape[1:]),
+        chunks=(1, 1, *chunks[1:]),
+        dtype=np.float64,
     )
+
+    label_surface(job, state, loss).to_zarr(
+        partial,
+        mode="w",
+        compute=False,
+        encoding=chunk_encoding(job),
+        consolidated=False,
+        zarr_format=ZARR_FORMAT,
+    )
+
+
+def write_region(dataset: xr.Dataset, partial: Path, region: dict[str, slice]) -> None:
+    """Write the data variables of `dataset` into their region of a template.
+
+    Coordinates are left out: the template holds them already, and rewriting them
+    from every tile would make several writers share their chunks.
+    """
+    data = dataset.drop_vars(list(dataset.coords))
+    data.to_zarr(partial, mode="r+", region=region, consolidated=False)
+
+
+def finalize(partial: Path, path: Path) -> None:
+    """Mark a fully written store complete, consolidate its metadata and move it
+    to its final place in one rename."""
+    group = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT)
+    group.attrs["complete"] = True
+    zarr.consolidate_metadata(partial, zarr_format=ZARR_FORMAT)
+
+    path = Path(path)
     if path.exists():
         shutil.rmtree(path)
-    partial.rename(path)
+    Path(partial).rename(path)
 
 
 def open_surface(path: Path) -> xr.Dataset:

@@ -26,6 +26,7 @@ wildcard_constraints:
     preset="[A-Za-z][A-Za-z0-9_]*",
     surface="[A-Za-z][A-Za-z0-9_]*",
     figure="[A-Za-z][A-Za-z0-9_]*",
+    tile="[0-9]+",
 
 
 def store_path(preset, surface):
@@ -51,6 +52,16 @@ def get_job(wildcards):
     # The whole resolved job is a parameter, so editing one surface or preset
     # reruns exactly the stores (and figures) that depend on it.
     return shlex.quote(CONFIG.job(wildcards.preset, wildcards.surface).to_json())
+
+
+def get_tile_marks(wildcards):
+    job = CONFIG.job(wildcards.preset, wildcards.surface)
+    return expand(
+        "results/surfaces/{preset}/{surface}.tiles/{tile}.done",
+        preset=wildcards.preset,
+        surface=wildcards.surface,
+        tile=range(len(job.tiles)),
+    )
 
 
 def get_figure_stores(wildcards):

@@ -1,15 +1,52 @@
-# One surface for one preset: Dask tasks over grid blocks, written to one Zarr store.
-rule compute_surface:
+# A store's life in three steps: a metadata-only template, one job per tile writing
+# its own chunks into it, and a last step that marks it complete and moves it in
+# place. Template and tile marks are temporary; a tile whose mark exists is never
+# recomputed, so an interrupted run resumes with the missing tiles only.
+
+
+# The template: coordinates, attributes and chunk layout, no data.
+rule init_store:
     output:
-        directory("results/surfaces/{preset}/{surface}.zarr"),
+        temp(directory("results/surfaces/{preset}/{surface}.zarr.partial")),
+    params:
+        job=get_job,
+    log:
+        "logs/init_store/{preset}/{surface}.log",
+    shell:
+        "{RNN_LANDSCAPE} init --job {params.job} --partial {output} > {log} 2>&1"
+
+
+# One tile: Dask tasks over its chunks, written into the template's region.
+rule compute_tile:
+    input:
+        "results/surfaces/{preset}/{surface}.zarr.partial",
+    output:
+        temp("results/surfaces/{preset}/{surface}.tiles/{tile}.done"),
     params:
         job=get_job,
     threads: CONFIG.threads
     log:
-        "logs/compute_surface/{preset}/{surface}.log",
+        "logs/compute_tile/{preset}/{surface}/{tile}.log",
     # Wall time, CPU time and peak memory of the job, as Snakemake measures them.
     benchmark:
-        "logs/compute_surface/{preset}/{surface}.benchmark.tsv"
+        "logs/compute_tile/{preset}/{surface}/{tile}.benchmark.tsv"
     shell:
-        "{RNN_LANDSCAPE} compute --job {params.job} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        "{RNN_LANDSCAPE} tile --job {params.job} --partial {input} --tile {wildcards.tile}"
+        " --threads {threads} --done {output} > {log} 2>&1"
+
+
+# Complete: consolidated metadata, the completion mark, one rename to the final path.
+rule finalize_store:
+    input:
+        partial="results/surfaces/{preset}/{surface}.zarr.partial",
+        tiles=get_tile_marks,
+    output:
+        directory("results/surfaces/{preset}/{surface}.zarr"),
+    params:
+        # Here too, so that an edited surface reruns even once the temporary
+        # template and marks are gone.
+        job=get_job,
+    log:
+        "logs/finalize_store/{preset}/{surface}.log",
+    shell:
+        "{RNN_LANDSCAPE} finalize --partial {input.partial} --out {output} > {log} 2>&1"
