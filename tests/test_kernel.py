@@ -1,4 +1,7 @@
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -144,3 +147,30 @@ def test_a_point_gets_the_same_bits_wherever_it_sits_in_a_block():
     shuffled = rng.permutation(1500)
     again = kernel.final_states(w[shuffled], b[shuffled], 0.5, [3, 50])
     assert np.array_equal(again, together[:, shuffled])
+
+
+def test_processes_starting_at_once_compile_once_and_share_the_cache(tmp_path):
+    # A fresh cache directory, so that the first of these processes must compile.
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    code = (
+        "import numpy as np\n"
+        "from rnn_landscape import kernel\n"
+        "x = kernel.final_states(np.array([5.0]), np.array([-2.0]), 0.5, [50])\n"
+        "hits = sum(kernel._carry_blocks.stats.cache_hits.values())\n"
+        "print(repr(float(x[0, 0])), hits)\n"
+    )
+
+    def start():
+        return subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+        )
+
+    runs = [start() for _ in range(4)]
+    results = [run.communicate(timeout=300)[0].split() for run in runs]
+    later = start().communicate(timeout=300)[0].split()
+
+    assert all(run.returncode == 0 for run in runs)
+    assert len({state for state, _ in results}) == 1
+    assert sum(int(hits) for _, hits in results) >= 3  # all but the first loaded it
+    assert later == [results[0][0], "1"]
+    assert list((tmp_path / "numba").rglob("*.nbi"))

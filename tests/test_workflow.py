@@ -26,7 +26,7 @@ def snakemake(folder, *args, timeout=600) -> subprocess.CompletedProcess:
     """Run snakemake in `folder`, with `mine.yaml` as the config if there is one."""
     mine = ["--configfile", "mine.yaml"] if (folder / "mine.yaml").exists() else []
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *mine, *args],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args, *mine],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -159,3 +159,27 @@ def test_default_config_matches_an_independent_loop_at_random_points(tmp_path):
                 assert stored == pytest.approx(expected, rel=1e-9, abs=1e-12)
                 checked += 1
             assert checked >= 30
+
+
+def test_an_interrupted_run_resumes_with_the_missing_tiles_only(
+    tmp_path, tiny_config, tiny_stores
+):
+    del tiny_config["figures"]
+    folder = workspace(tmp_path, tiny_config)
+    # A run that stopped after tile 1 of paper/zoom. A crash leaves temporary files
+    # in place; --notemp does the same for this run, which ends normally.
+    partial = snakemake(folder, "--notemp", "results/surfaces/paper/zoom.tiles/1.done")
+    assert partial.returncode == 0, partial.stderr
+    first_tile_log = folder / "logs/compute_tile/paper/zoom/1.log"
+    written = first_tile_log.stat().st_mtime_ns
+
+    resumed = snakemake(folder)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert first_tile_log.stat().st_mtime_ns == written  # not computed again
+    assert (folder / "logs/compute_tile/paper/zoom/0.log").exists()
+    ds = xr.open_zarr(folder / "results/surfaces/paper/zoom.zarr").load()
+    expected = xr.open_zarr(tiny_stores["paper", "zoom"]).load()
+    assert ds.attrs["complete"] is True
+    assert np.array_equal(ds.loss.values, expected.loss.values)
+    assert np.array_equal(ds.state.values, expected.state.values)

@@ -135,10 +135,19 @@ def _carry_blocks(activation, w, b, x0, steps, out):
                 wanted += 1
 
 
-@nb.vectorize(["float64(float64)"], cache=True)
-def sigmoid(x):
-    """Logistic sigmoid as a ufunc: never overflows, never warns, a few ulp."""
-    return _sigmoid(x)
+@nb.njit(**JIT)
+def _sigmoid_flat(x, out):
+    for i in range(x.size):
+        out[i] = _sigmoid(x[i])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid of an array: never overflows, never warns, a few ulp."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(x.shape, dtype=np.float64)
+    _compile_once()
+    _sigmoid_flat(x.ravel(), out.reshape(-1))
+    return out
 
 
 def identity(x: np.ndarray) -> np.ndarray:
@@ -207,5 +216,5 @@ def _compile_once() -> None:
         fcntl.flock(handle, fcntl.LOCK_EX)
         one = np.zeros(1)
         _carry_blocks(0, one, one, 0.0, np.ones(1, np.int64), np.empty((1, 1)))
-        sigmoid(one)
+        _sigmoid_flat(one, np.empty(1))
     _compiled = True

@@ -51,7 +51,7 @@ def get_final_outputs():
 def get_job(wildcards):
     # The whole resolved job is a parameter, so editing one surface or preset
     # reruns exactly the stores (and figures) that depend on it.
-    return shlex.quote(CONFIG.job(wildcards.preset, wildcards.surface).to_json())
+    return CONFIG.job(wildcards.preset, wildcards.surface).to_json()
 
 
 def get_tile_marks(wildcards):
@@ -75,4 +75,4 @@ def get_figure_options(wildcards):
     options = dict(CONFIG.figures[wildcards.figure])
     options.pop("surface", None)
     options.pop("surfaces", None)
-    return shlex.quote(json.dumps(options, sort_keys=True))
+    return json.dumps(options, sort_keys=True)

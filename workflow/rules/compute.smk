@@ -4,6 +4,13 @@
 # recomputed, so an interrupted run resumes with the missing tiles only.
 
 
+# Template and finalize only touch metadata: under a cluster executor they run
+# where Snakemake runs, without waiting in a queue.
+localrules:
+    init_store,
+    finalize_store,
+
+
 # The template: coordinates, attributes and chunk layout, no data.
 rule init_store:
     output:
@@ -13,7 +20,7 @@ rule init_store:
     log:
         "logs/init_store/{preset}/{surface}.log",
     shell:
-        "{RNN_LANDSCAPE} init --job {params.job} --partial {output} > {log} 2>&1"
+        "{RNN_LANDSCAPE} init --job {params.job:q} --partial {output} > {log} 2>&1"
 
 
 # One tile: Dask tasks over its chunks, written into the template's region.
@@ -31,7 +38,7 @@ rule compute_tile:
     benchmark:
         "logs/compute_tile/{preset}/{surface}/{tile}.benchmark.tsv"
     shell:
-        "{RNN_LANDSCAPE} tile --job {params.job} --partial {input} --tile {wildcards.tile}"
+        "{RNN_LANDSCAPE} tile --job {params.job:q} --partial {input} --tile {wildcards.tile}"
         " --threads {threads} --done {output} > {log} 2>&1"
 
 

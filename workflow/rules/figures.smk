@@ -12,4 +12,4 @@ rule render_figure:
         "logs/render_figure/{preset}/{figure}.log",
     shell:
         "{RNN_LANDSCAPE} render {wildcards.figure} {params.stores}"
-        " --options {params.options} {params.outputs} > {log} 2>&1"
+        " --options {params.options:q} {params.outputs} > {log} 2>&1"
