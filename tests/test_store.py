@@ -6,9 +6,9 @@ import pytest
 import xarray as xr
 
 from conftest import python_loss
-from rnn_landscape import __version__, kernel
+from rnn_landscape import __version__, kernel, store
 from rnn_landscape.config import Block, Job
-from rnn_landscape.engine import compute_surface
+from rnn_landscape.engine import compute_surface, compute_tile
 
 
 def test_store_follows_the_data_contract_read_with_plain_xarray(tiny, tiny_stores):
@@ -173,3 +173,20 @@ def test_loss_jumps_across_the_basin_boundary_line(
     assert loss.b.values[i] <= line <= loss.b.values[i + 1]
     assert steps[i] > jump
     assert np.delete(steps, i).max() < 0.1 * steps[i]
+
+
+def test_a_template_reads_as_missing_where_no_tile_has_written(tiny, tmp_path):
+    job = tiny.job("paper", "wide")  # 23 x 21 points, tiles of 16 x 16
+    template = tmp_path / "wide.zarr.partial"
+    store.create_template(job, template)
+
+    empty = xr.open_zarr(template, consolidated=False)
+    assert empty.attrs["complete"] is False
+    assert bool(empty.loss.isnull().all()) and bool(empty.state.isnull().all())
+
+    compute_tile(job, template, 1, threads=1)  # b[0:16], w[16:21]
+
+    ds = xr.open_zarr(template, consolidated=False).load()
+    written = ds.loss.isel(b=slice(0, 16), w=slice(16, 21))
+    assert bool(written.notnull().all())
+    assert int(ds.loss.notnull().sum()) == written.size

@@ -95,7 +95,7 @@ class _LogProgress(Callback):
 
 
 def compute_tile(
-    job: Job, partial: Path, tile: int, threads: int, scheduler="threads"
+    job: Job, template: Path, tile: int, threads: int, scheduler="threads"
 ) -> None:
     """Compute tile number `tile` of a surface into its template.
 
@@ -127,7 +127,7 @@ def compute_tile(
         dask.config.set(scheduler=scheduler, num_workers=threads),
         _LogProgress(label),
     ):
-        store.write_region(dataset, partial, {"b": b_range, "w": w_range})
+        store.write_region(dataset, template, {"b": b_range, "w": w_range})
 
     elapsed = time.perf_counter() - started
     point_steps = dataset.sizes["b"] * dataset.sizes["w"] * surface.steps[-1]
@@ -141,9 +141,9 @@ def compute_tile(
 
 def compute_surface(job: Job, path: Path, threads: int, scheduler="threads") -> None:
     """The whole life of a store in one call: template, every tile, finalize."""
-    partial = store.partial_path(path)
-    store.create_template(job, partial)
+    template = store.partial_path(path)
+    store.create_template(job, template)
     for tile in range(len(job.tiles)):
-        compute_tile(job, partial, tile, threads, scheduler)
-    store.finalize(partial, path)
+        compute_tile(job, template, tile, threads, scheduler)
+    store.finalize(template, path)
     log.info("wrote %s", path)

@@ -7,6 +7,11 @@ A store holds
 - attributes naming the model, the loss, the preset and surface, the package
   version and the whole job configuration as JSON.
 
+A store is built as a template at `<name>.zarr.partial` (metadata only; unwritten
+chunks read as NaN), filled tile by tile through chunk-aligned region writes, then
+finalized: attribute `complete` set to true, metadata consolidated, and one rename
+to `<name>.zarr`.
+
 Stores use Zarr format 2, whose consolidated metadata every Zarr reader knows
 (zarr-python 3 warns that consolidated metadata is not part of format 3).
 Chunks hold one step count and one target over a block of the (b, w) grid, so a
@@ -58,6 +63,8 @@ def surface_attrs(job: Job) -> dict:
         "surface": job.surface.name,
         "rnn_landscape_version": __version__,
         "config": job.to_json(),
+        # False while tiles are being written; `finalize` sets it once all are.
+        "complete": False,
         "references": (
             "Pascanu, Mikolov & Bengio, ICML 2013, arXiv:1211.5063, Eq. 8 and Figure 6"
         ),
