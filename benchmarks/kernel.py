@@ -8,7 +8,7 @@ Times on the same grid and the same granted threads:
   one transcendental the model needs, as a practical roofline.
 Throughputs are in million point-steps per second (grid points times T).
 
-    python benchmarks/kernel.py --json results/benchmarks/kernel.json
+    python benchmarks/kernel.py --json benchmarks/results/kernel-4000.json
 """
 
 import argparse

@@ -103,3 +103,18 @@ def test_figures_and_budget_are_checked_before_any_job(tiny_config, edit, messag
 
     with pytest.raises(ConfigError, match=message):
         parse_config(validated(tiny_config))
+
+
+def test_whole_floats_where_integers_belong_become_integers(tiny_config):
+    # JSON Schema's "integer" admits 512.0; Zarr chunks and job records must not.
+    tiny_config["compute"]["chunk"] = {"b": 8.0, "w": 16.0}
+    tiny_config["surfaces"]["sweep"]["steps"] = [50.0, 1.0]
+    tiny_config["figures"]["figure6_zoom"]["stride"] = 2.0
+
+    config = parse_config(validated(tiny_config))
+
+    assert config.chunk.b == 8 and isinstance(config.chunk.b, int)
+    assert config.surfaces["sweep"].steps == (1, 50)
+    assert all(isinstance(t, int) for t in config.surfaces["sweep"].steps)
+    assert isinstance(config.figures["figure6_zoom"]["stride"], int)
+    assert '"steps": [1, 50]' in config.job("paper", "sweep").to_json()

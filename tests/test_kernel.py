@@ -25,6 +25,7 @@ def test_sigmoid_matches_math_on_both_tails_without_warnings():
     ]
 
     np.testing.assert_allclose(kernel.sigmoid(x), expected, rtol=4.5e-16, atol=0)  # 2 ulp
+    assert np.isnan(kernel.sigmoid(np.array([np.nan]))).all()
 
 
 def test_states_up_to_a_million_stay_finite_and_quiet():

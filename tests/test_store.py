@@ -36,7 +36,7 @@ def test_store_follows_the_data_contract_read_with_plain_xarray(tiny, tiny_store
     assert attrs["loss"] == "squared_error"
     assert "w * sigmoid(x_(t-1)) + b" in attrs["model"]
     assert attrs["rnn_landscape_version"] == __version__
-    assert Job.from_json(attrs["config"]) == job
+    assert attrs["config"] == job.store_json()  # the job, less its tiling
     assert json.loads(attrs["config"])["surface"]["steps"] == [20, 50]
 
 
@@ -190,3 +190,17 @@ def test_a_template_reads_as_missing_where_no_tile_has_written(tiny, tmp_path):
     written = ds.loss.isel(b=slice(0, 16), w=slice(16, 21))
     assert bool(written.notnull().all())
     assert int(ds.loss.notnull().sum()) == written.size
+
+
+def test_a_template_of_another_job_is_refused_not_mixed(tiny, tmp_path):
+    job = tiny.job("paper", "wide")
+    template = tmp_path / "wide.zarr.partial"
+    store.create_template(job, template)
+    edited = tiny.job("notebook", "wide")  # same grid, another model
+
+    with pytest.raises(store.TemplateMismatch, match="another configuration"):
+        compute_tile(edited, template, 0, threads=1)
+    with pytest.raises(store.TemplateMismatch):
+        store.finalize(edited, template, tmp_path / "wide.zarr")
+
+    assert not (tmp_path / "wide.zarr").exists()

@@ -13,13 +13,6 @@ from pathlib import Path
 from . import __version__
 
 
-def _compute(args: argparse.Namespace) -> None:
-    from .config import Job
-    from .engine import compute_surface
-
-    compute_surface(Job.from_json(args.job), args.out, threads=args.threads)
-
-
 def _init(args: argparse.Namespace) -> None:
     from .config import Job
     from .store import create_template
@@ -37,13 +30,14 @@ def _tile(args: argparse.Namespace) -> None:
 
 
 def _finalize(args: argparse.Namespace) -> None:
+    from .config import Job
     from .store import finalize
 
-    finalize(args.partial, args.out)
+    finalize(Job.from_json(args.job), args.partial, args.out)
 
 
 def _render(args: argparse.Namespace) -> None:
-    # Imported here so that `compute` never pays for matplotlib.
+    # Imported here so that compute jobs never pay for matplotlib.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,33 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    compute = commands.add_parser(
-        "compute",
-        help="compute one surface into a Zarr store",
-        description="Compute one (preset, surface) job and write its Zarr store.",
-    )
-    compute.add_argument(
-        "--job",
-        required=True,
-        help="the job as JSON, as the workflow writes it; the `config` attribute of any"
-        " store is an example",
-    )
-    compute.add_argument("--out", required=True, type=Path, help="path of the .zarr store")
-    compute.add_argument(
-        "--threads", type=int, default=1, help="local Dask threads (default: 1)"
-    )
-    compute.set_defaults(run=_compute)
-
     # The three steps of a store's life, one Snakemake job each.
     init = commands.add_parser(
         "init", help="write a store's template (metadata and coordinates only)"
     )
-    init.add_argument("--job", required=True, help="the job as JSON, as for compute")
+    init.add_argument(
+        "--job", required=True, help="the job as JSON, as the workflow writes it"
+    )
     init.add_argument("--partial", required=True, type=Path, help="the .zarr.partial path")
     init.set_defaults(run=_init)
 
     tile = commands.add_parser("tile", help="compute one tile into a store's template")
-    tile.add_argument("--job", required=True, help="the job as JSON, as for compute")
+    tile.add_argument(
+        "--job", required=True, help="the job as JSON, as the workflow writes it"
+    )
     tile.add_argument("--partial", required=True, type=Path, help="the template")
     tile.add_argument("--tile", required=True, type=int, help="tile number, from 0")
     tile.add_argument(
@@ -110,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     final = commands.add_parser(
         "finalize", help="mark a fully written template complete and move it in place"
     )
+    final.add_argument("--job", required=True, help="the job as JSON, as for init")
     final.add_argument("--partial", required=True, type=Path, help="the template")
     final.add_argument("--out", required=True, type=Path, help="the final .zarr path")
     final.set_defaults(run=_finalize)

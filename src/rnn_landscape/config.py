@@ -84,6 +84,13 @@ class Job:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    def store_json(self) -> str:
+        """The job without its tiling, which changes no stored value: what a store
+        records, and what tells whether a template belongs to this job."""
+        spec = asdict(self)
+        del spec["tile"]
+        return json.dumps(spec, sort_keys=True)
+
     @classmethod
     def from_json(cls, text: str) -> "Job":
         spec = json.loads(text)
@@ -98,7 +105,10 @@ class Job:
                 steps=tuple(surface["steps"]),
             ),
             chunk=Block(**spec["chunk"]),
-            tile=Block(**spec["tile"]),
+            # A store's own record has no tiling: read it back as a single tile.
+            tile=Block(
+                **spec.get("tile", {"b": surface["b"]["num"], "w": surface["w"]["num"]})
+            ),
         )
 
 
@@ -140,7 +150,8 @@ def parse_surface(name: str, spec: dict) -> Surface:
             axes[key] = make_axis(spec[key])
         except AxisError as error:
             raise ConfigError(f"surfaces.{name}.{key}", str(error)) from None
-    return Surface(name=name, steps=tuple(sorted(spec["steps"])), **axes)
+    # int(): JSON Schema counts 50.0 as an integer; the job must still say 50.
+    return Surface(name=name, steps=tuple(sorted(int(t) for t in spec["steps"])), **axes)
 
 
 def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
@@ -206,15 +217,16 @@ def check_finite(value, key: str = "") -> None:
         raise ConfigError(key, f"found {value}; expected a finite number")
 
 
-def check_tiles(compute: dict) -> None:
+def check_tiles(tile: Block, chunk: Block) -> None:
     """Tiles are whole numbers of chunks, so that no two tile jobs share a chunk."""
     for axis in ("b", "w"):
-        tile, chunk = compute["tile"][axis], compute["chunk"][axis]
-        if tile % chunk:
+        size, step = getattr(tile, axis), getattr(chunk, axis)
+        if size % step:
             raise ConfigError(
                 f"compute.tile.{axis}",
-                f"{tile} is not a multiple of compute.chunk.{axis} = {chunk}; tiles"
-                " must be whole numbers of chunks so that no two jobs write one chunk",
+                f"{size} (4096 unless set) is not a multiple of compute.chunk.{axis} ="
+                f" {step}; tiles must be whole numbers of chunks so that no two jobs"
+                " write one chunk",
             )
 
 
@@ -224,8 +236,9 @@ def check_budget(surfaces: dict[str, Surface], budget: int) -> None:
         if surface.point_steps > budget:
             raise ConfigError(
                 f"surfaces.{name}",
-                f"{surface.b.num} x {surface.w.num} points x {surface.steps[-1]} steps ="
-                f" {surface.point_steps:.3g} point-steps, over the budget of {budget:.3g};"
+                f"{surface.b.num:.3g} x {surface.w.num:.3g} points x"
+                f" {surface.steps[-1]:.3g} steps = {surface.point_steps:.3g} point-steps,"
+                f" over the budget of {budget:.3g};"
                 " coarsen the grid, or raise compute.max_point_steps if it is meant",
             )
 
@@ -238,15 +251,28 @@ def parse_config(config: dict) -> Config:
         name: parse_surface(name, spec) for name, spec in config["surfaces"].items()
     }
     compute = config["compute"]
-    check_budget(surfaces, compute["max_point_steps"])
-    check_tiles(compute)
-    check_figures(config["figures"], surfaces)
+    chunk, tile = block(compute["chunk"]), block(compute["tile"])
+    check_budget(surfaces, int(compute["max_point_steps"]))
+    check_tiles(tile, chunk)
+    figures = {name: integral(options) for name, options in config["figures"].items()}
+    check_figures(figures, surfaces)
 
     return Config(
         presets=presets,
         surfaces=surfaces,
-        chunk=Block(**compute["chunk"]),
-        tile=Block(**compute["tile"]),
-        threads=compute["threads"],
-        figures=config["figures"],
+        chunk=chunk,
+        tile=tile,
+        threads=int(compute["threads"]),
+        figures=figures,
     )
+
+
+def block(spec: dict) -> Block:
+    # int(): JSON Schema counts 512.0 as an integer; Zarr and the job want 512.
+    return Block(b=int(spec["b"]), w=int(spec["w"]))
+
+
+def integral(options: dict) -> dict:
+    """Figure options with whole numbers as ints, for the same reason."""
+    whole = ("stride", "columns")
+    return {key: int(value) if key in whole else value for key, value in options.items()}

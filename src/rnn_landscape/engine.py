@@ -120,6 +120,7 @@ def compute_tile(
         threads,
     )
     started = time.perf_counter()
+    store.check_template(job, template)
 
     # Slicing the lazy surface keeps only the tasks of this tile's chunks.
     dataset = surface_dataset(job).isel(b=b_range, w=w_range)
@@ -145,5 +146,5 @@ def compute_surface(job: Job, path: Path, threads: int, scheduler="threads") -> 
     store.create_template(job, template)
     for tile in range(len(job.tiles)):
         compute_tile(job, template, tile, threads, scheduler)
-    store.finalize(template, path)
+    store.finalize(job, template, path)
     log.info("wrote %s", path)

@@ -1,8 +1,10 @@
 """The recurrence x_t = w * act(x_{t-1}) + b and its loss, on arrays of (b, w) points.
 
 Numbers in, numbers out: nothing here knows about xarray, Dask or files.
-Activations and readouts are looked up by name, so a new one is a new entry in
-`ACTIVATIONS` or `READOUTS` and nothing else changes (config, rules, stores).
+Activations and readouts are looked up by name. A new activation is a scalar
+function here, a code in `ACTIVATION_CODES` and its branch in `_carry_blocks`, an
+entry in `ACTIVATIONS` (the array form, for theory), its twin in `reference.py`
+and its name in the schema's enum; rules and stores do not change.
 
 Speed. The recurrence is serial in t but independent across points, so the kernel
 carries a block of points through all steps at once and lets LLVM vectorize the
@@ -52,8 +54,8 @@ _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12 = _C
 
 @nb.njit(inline="always", **JIT)
 def _exp_nonpositive(z):
-    """exp(z) for z <= 0 (0 below -708, where exp(z) is subnormal or zero)."""
-    clamped = z if z >= -708.0 else -708.0
+    """exp(z) for z <= 0; 0 below -708, where exp(z) < 3.3e-308 (NaN stays NaN)."""
+    clamped = -708.0 if z < -708.0 else z
     shifted = clamped * _INV_LN2 + _SHIFTER
     k = shifted - _SHIFTER
     r = (clamped - k * _LN2_HI) - k * _LN2_LO
@@ -68,7 +70,7 @@ def _exp_nonpositive(z):
 
     exponent = (np.float64(shifted).view(np.int64) - _SHIFTER_BITS + 1023) << 52
     scaled = poly * np.int64(exponent).view(np.float64)
-    return scaled if z >= -708.0 else 0.0
+    return 0.0 if z < -708.0 else scaled
 
 
 @nb.njit(inline="always", **JIT)
@@ -128,8 +130,10 @@ def _carry_blocks(activation, w, b, x0, steps, out):
                 _advance(_sigmoid, x, wb, bb)
             elif activation == 1:
                 _advance(_tanh, x, wb, bb)
-            else:
+            elif activation == 2:
                 _advance(_linear, x, wb, bb)
+            else:
+                raise ValueError("unknown activation code")
             if t == steps[wanted]:
                 out[wanted, start : start + filled] = x[:filled]
                 wanted += 1

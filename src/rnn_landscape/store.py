@@ -62,7 +62,7 @@ def surface_attrs(job: Job) -> dict:
         "preset": preset.name,
         "surface": job.surface.name,
         "rnn_landscape_version": __version__,
-        "config": job.to_json(),
+        "config": job.store_json(),
         # False while tiles are being written; `finalize` sets it once all are.
         "complete": False,
         "references": (
@@ -142,6 +142,25 @@ def create_template(job: Job, partial: Path) -> None:
     )
 
 
+class TemplateMismatch(RuntimeError):
+    """A template left by a run of another configuration."""
+
+
+def check_template(job: Job, partial: Path) -> None:
+    """Refuse to fill or finalize a template made for another job.
+
+    Snakemake rebuilds a template whose job changed, but not when its records are
+    gone or `--rerun-triggers mtime` is used: tiles of two grids would then mix in
+    one store that says it is complete (found by a review that edited w mid-run).
+    """
+    made_for = zarr.open_group(partial, mode="r", zarr_format=ZARR_FORMAT).attrs["config"]
+    if made_for != job.store_json():
+        raise TemplateMismatch(
+            f"{partial} was made for another configuration of this surface; delete it"
+            " and its .tiles folder beside it, then run again"
+        )
+
+
 def write_region(dataset: xr.Dataset, partial: Path, region: dict[str, slice]) -> None:
     """Write the data variables of `dataset` into their region of a template.
 
@@ -152,9 +171,10 @@ def write_region(dataset: xr.Dataset, partial: Path, region: dict[str, slice]) -
     data.to_zarr(partial, mode="r+", region=region, consolidated=False)
 
 
-def finalize(partial: Path, path: Path) -> None:
+def finalize(job: Job, partial: Path, path: Path) -> None:
     """Mark a fully written store complete, consolidate its metadata and move it
     to its final place in one rename."""
+    check_template(job, partial)
     group = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT)
     group.attrs["complete"] = True
     zarr.consolidate_metadata(partial, zarr_format=ZARR_FORMAT)

@@ -56,4 +56,5 @@ rule finalize_store:
     log:
         "logs/finalize_store/{preset}/{surface}.log",
     shell:
-        "{RNN_LANDSCAPE} finalize --partial {input.partial} --out {output} > {log} 2>&1"
+        "{RNN_LANDSCAPE} finalize --job {params.job:q} --partial {input.partial}"
+        " --out {output} > {log} 2>&1"
