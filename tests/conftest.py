@@ -57,7 +57,8 @@ def tiny_config() -> dict:
             },
             "sweep": {
                 "w": 5.0,
-                "b": {"start": -3.0, "stop": 0.0, "spacing": 0.05},
+                # 7 points: a single tile and a single chunk, so one job, one thread.
+                "b": {"start": -3.0, "stop": 0.0, "spacing": 0.5},
                 "steps": [1, 2, 10, 50],
             },
         },

@@ -62,6 +62,10 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
     ):
         assert (folder / f"logs/{step}.log").exists()
     assert "tile 6/6" in (folder / "logs/compute_tile/paper/zoom/5.log").read_text()
+    # A single-tile store is one job, given only the one thread its one chunk uses.
+    sweep_log = (folder / "logs/build_store/paper/sweep.log").read_text()
+    assert "tile 1/1" in sweep_log and "1 threads" in sweep_log
+    assert not (folder / "logs/init_store/paper/sweep.log").exists()
     assert not list(folder.glob("results/surfaces/*/*.partial"))
     assert not list(folder.glob("results/surfaces/*/*.tiles"))
     assert (folder / "logs/render_figure/notebook/wide_panels.log").read_text()

@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -27,6 +28,13 @@ def _tile(args: argparse.Namespace) -> None:
     compute_tile(Job.from_json(args.job), args.partial, args.tile, threads=args.threads)
     args.done.parent.mkdir(parents=True, exist_ok=True)
     args.done.touch()
+
+
+def _build(args: argparse.Namespace) -> None:
+    from .config import Job
+    from .engine import compute_surface
+
+    compute_surface(Job.from_json(args.job), args.out, threads=args.threads)
 
 
 def _finalize(args: argparse.Namespace) -> None:
@@ -96,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     final.add_argument("--out", required=True, type=Path, help="the final .zarr path")
     final.set_defaults(run=_finalize)
 
+    # The same three steps in one process, for a store that is a single tile.
+    build = commands.add_parser(
+        "build", help="compute a whole store: template, every tile, finalize"
+    )
+    build.add_argument("--job", required=True, help="the job as JSON, as for init")
+    build.add_argument("--out", required=True, type=Path, help="the final .zarr path")
+    build.add_argument(
+        "--threads", type=int, default=1, help="local Dask threads (default: 1)"
+    )
+    build.set_defaults(run=_build)
+
     render = commands.add_parser(
         "render",
         help="draw one figure from stored surfaces",
@@ -131,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in getattr(args, "store", []):
         if not path.is_dir():
             parser.error(f"no store at {path}")
+    # Snakemake marks each directory output with a `.snakemake_timestamp` file,
+    # which zarr then warns is not part of the store.
+    warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

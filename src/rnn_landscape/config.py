@@ -81,6 +81,14 @@ class Job:
         """Index ranges along (b, w) of each tile, numbered row by row."""
         return tile_slices(self.surface.b.num, self.surface.w.num, self.tile)
 
+    def chunks_per_tile(self) -> int:
+        """Chunks in the first (largest) tile: the most Dask tasks a job can run
+        at once, so the most threads it can use."""
+        b_range, w_range = self.tiles[0]
+        along_b = -(-(b_range.stop - b_range.start) // self.chunk.b)
+        along_w = -(-(w_range.stop - w_range.start) // self.chunk.w)
+        return along_b * along_w
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

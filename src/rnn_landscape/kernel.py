@@ -2,20 +2,24 @@
 
 Numbers in, numbers out: nothing here knows about xarray, Dask or files.
 Activations and readouts are looked up by name. A new activation is a scalar
-function here, a code in `ACTIVATION_CODES` and its branch in `_carry_blocks`, an
-entry in `ACTIVATIONS` (the array form, for theory), its twin in `reference.py`
-and its name in the schema's enum; rules and stores do not change.
+function here, its carrier `_carry_<name>` in `CARRIERS`, an entry in
+`ACTIVATIONS` (the array form, for theory), its twin in `reference.py` and its
+name in the schema's enum; rules and stores do not change.
 
 Speed. The recurrence is serial in t but independent across points, so the kernel
 carries a block of points through all steps at once and lets LLVM vectorize the
 loop over the block. Two obstacles, each measured on the project's AVX2 machine
 (benchmarks/kernel.py):
-- numba calls libm's scalar `exp`, which does not vectorize; `_exp_nonpositive`
-  is a polynomial with range reduction that does (Taylor to degree 12: <= 2 ulp
-  on [-708, 0], checked against numpy in tests/test_kernel.py);
+- numba calls libm's scalar `exp`, which does not vectorize; `_exp` is a
+  polynomial with range reduction that does (Taylor to degree 12: within 4 ulp
+  on [-708, 708], 0.5 on average, checked in tests/test_kernel.py). The sigmoid uses
+  it in the plain form 1 / (1 + exp(-x)), with no branch on the sign of x: 1.13
+  times faster than the two-sided form (554 against 490 million point-steps/s
+  on one core);
 - one vector chain per loop iteration leaves the CPU waiting on latency: four
-  independent quarters of the block per iteration ran about 1.3 times faster
-  (with FMA contraction; 385 against 507 million point-steps/s on one core).
+  independent quarters of the block per iteration ran about 1.5 times faster
+  (377 against 554 million point-steps/s on one core); two quarters do as well
+  as four or eight.
 Results never depend on where a point sits in a block or how blocks are cut: each
 point sees the same operations in the same order (tests/test_kernel.py checks a
 point's position in a block; tests/test_store.py tiles, chunks, threads and
@@ -55,12 +59,16 @@ _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12 = _C
 
 
 @nb.njit(inline="always", **JIT)
-def _exp_nonpositive(z):
-    """exp(z) for z <= 0; 0 below -708, where exp(z) < 3.3e-308 (NaN stays NaN)."""
-    clamped = -708.0 if z < -708.0 else z
-    shifted = clamped * _INV_LN2 + _SHIFTER
+def _exp(z):
+    """exp(z) for |z| <= 708, where exp(z) is a normal number; NaN stays NaN.
+
+    Arguments beyond +-708 are clamped to it: callers decide what the tails mean.
+    """
+    z = -708.0 if z < -708.0 else z
+    z = 708.0 if z > 708.0 else z
+    shifted = z * _INV_LN2 + _SHIFTER
     k = shifted - _SHIFTER
-    r = (clamped - k * _LN2_HI) - k * _LN2_LO
+    r = (z - k * _LN2_HI) - k * _LN2_LO
 
     # Estrin's scheme: a shallower dependency chain than Horner's.
     r2 = r * r
@@ -71,16 +79,16 @@ def _exp_nonpositive(z):
     poly = (low + mid * r4) + (high + _C12 * r4) * (r4 * r4)
 
     exponent = (np.float64(shifted).view(np.int64) - _SHIFTER_BITS + 1023) << 52
-    scaled = poly * np.int64(exponent).view(np.float64)
-    return 0.0 if z < -708.0 else scaled
+    return poly * np.int64(exponent).view(np.float64)
 
 
 @nb.njit(inline="always", **JIT)
 def _sigmoid(x):
-    # exp of -|x| never overflows, and both tails keep full relative precision.
-    e = _exp_nonpositive(-abs(x))
-    r = 1.0 / (1.0 + e)
-    return r if x >= 0 else e * r
+    # 1 / (1 + exp(-x)) keeps full relative precision on both sides: for x < 0 the
+    # sum is dominated by exp(-x), itself within a few ulp. Below -708 the true
+    # value is subnormal or zero, and 0 is returned; above 708 the clamp gives 1.
+    s = 1.0 / (1.0 + _exp(-x))
+    return 0.0 if x < -708.0 else s
 
 
 @nb.njit(inline="always", **JIT)
@@ -104,13 +112,9 @@ def _advance(act, x, w, b):
         x[m] = w[m] * act(x[m]) + b[m]
 
 
-@nb.njit(**JIT)
-def _carry_blocks(activation, w, b, x0, steps, out):
-    """out[k, i] = x_{steps[k]} at point i, for flat arrays `w`, `b` of points.
-
-    `activation` indexes ACTIVATION_CODES; the branch sits outside the vector loop,
-    and the signature holds no function, so numba's disk cache can key on it.
-    """
+@nb.njit(inline="always", **JIT)
+def _carry(act, w, b, x0, steps, out):
+    """out[k, i] = x_{steps[k]} at point i, for flat arrays `w`, `b` of points."""
     x = np.empty(BLOCK)
     wb = np.empty(BLOCK)
     bb = np.empty(BLOCK)
@@ -127,17 +131,27 @@ def _carry_blocks(activation, w, b, x0, steps, out):
 
         wanted = 0
         for t in range(1, steps[-1] + 1):
-            if activation == 0:
-                _advance(_sigmoid, x, wb, bb)
-            elif activation == 1:
-                _advance(_tanh, x, wb, bb)
-            elif activation == 2:
-                _advance(_linear, x, wb, bb)
-            else:
-                raise ValueError("unknown activation code")
+            _advance(act, x, wb, bb)
             if t == steps[wanted]:
                 out[wanted, start : start + filled] = x[:filled]
                 wanted += 1
+
+
+# One compiled function per activation, each with a plain array signature: numba's
+# disk cache keys on it, and a job compiles only the activation it uses.
+@nb.njit(**JIT)
+def _carry_sigmoid(w, b, x0, steps, out):
+    _carry(_sigmoid, w, b, x0, steps, out)
+
+
+@nb.njit(**JIT)
+def _carry_tanh(w, b, x0, steps, out):
+    _carry(_tanh, w, b, x0, steps, out)
+
+
+@nb.njit(**JIT)
+def _carry_linear(w, b, x0, steps, out):
+    _carry(_linear, w, b, x0, steps, out)
 
 
 @nb.njit(**JIT)
@@ -150,8 +164,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic sigmoid of an array: never overflows, never warns, a few ulp."""
     x = np.asarray(x, dtype=np.float64)
     out = np.empty(x.shape, dtype=np.float64)
-    _compile_once()
-    _sigmoid_flat(x.ravel(), out.reshape(-1))
+    _compiled(_sigmoid_flat)(x.ravel(), out.reshape(-1))
     return out
 
 
@@ -159,7 +172,7 @@ def identity(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "linear": 2}
+CARRIERS = {"sigmoid": _carry_sigmoid, "tanh": _carry_tanh, "linear": _carry_linear}
 ACTIVATIONS = {"sigmoid": sigmoid, "tanh": np.tanh, "linear": identity}
 READOUTS = {"identity": identity, "sigmoid": sigmoid}
 
@@ -178,16 +191,18 @@ def final_states(
     result has shape `(len(steps),) + broadcast shape`; cost grows with the
     largest step count only, not with how many are asked for.
     """
-    code = ACTIVATION_CODES[activation]
+    carry = _compiled(CARRIERS[activation])
     steps = np.asarray(steps, dtype=np.int64)
     if steps.ndim != 1 or steps.size == 0 or steps[0] < 1 or np.any(np.diff(steps) <= 0):
         raise ValueError(f"steps must be increasing positive integers, got {steps}")
 
-    w, b = np.broadcast_arrays(np.asarray(w, np.float64), np.asarray(b, np.float64))
+    w, b = np.broadcast_arrays(w, b)
+    shape = w.shape
+    # Fresh, writable, contiguous float64: the one type each carrier is compiled for.
+    w, b = (np.array(a, dtype=np.float64, order="C").ravel() for a in (w, b))
     out = np.empty((steps.size, w.size), dtype=np.float64)
-    _compile_once()
-    _carry_blocks(code, w.ravel(), b.ravel(), float(x0), steps, out)
-    return out.reshape((steps.size, *w.shape))
+    carry(w, b, float(x0), steps, out)
+    return out.reshape((steps.size, *shape))
 
 
 def squared_error(states: np.ndarray, targets: np.ndarray, readout: str) -> np.ndarray:
@@ -202,24 +217,26 @@ def squared_error(states: np.ndarray, targets: np.ndarray, readout: str) -> np.n
     return (read[:, None] - targets.reshape(shape)) ** 2
 
 
-_compiled = False
+_SIGNATURES = {
+    _sigmoid_flat: "void(float64[::1], float64[::1])",
+}
+_CARRY_SIGNATURE = "void(float64[::1], float64[::1], float64, int64[::1], float64[:, ::1])"
+_ready = set()
 
 
-def _compile_once() -> None:
-    """Compile (or load from numba's on-disk cache) under an exclusive file lock.
+def _compiled(function):
+    """`function`, compiled or loaded from numba's disk cache under a file lock.
 
     Several jobs starting at once would otherwise all compile and write the same
     cache entries together, numba's known cache race; with the lock the first
     compiles and the rest load its result.
     """
-    global _compiled
-    if _compiled:
-        return
+    if function in _ready:
+        return function
     lock = Path(os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir())
     lock.mkdir(parents=True, exist_ok=True)
     with open(lock / "rnn_landscape.numba.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        one = np.zeros(1)
-        _carry_blocks(0, one, one, 0.0, np.ones(1, np.int64), np.empty((1, 1)))
-        _sigmoid_flat(one, np.empty(1))
-    _compiled = True
+        function.compile(_SIGNATURES.get(function, _CARRY_SIGNATURE))
+    _ready.add(function)
+    return function

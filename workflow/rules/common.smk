@@ -29,6 +29,22 @@ wildcard_constraints:
     tile="[0-9]+",
 
 
+def tile_count(surface):
+    # Tiles cut the grid only: the same under every preset.
+    any_preset = next(iter(CONFIG.presets))
+    return len(CONFIG.job(any_preset, surface).tiles)
+
+
+def names_regex(names):
+    # Names are plain identifiers (see the constraints above); an empty list
+    # gives a pattern that matches nothing.
+    return "|".join(names) or "(?!)"
+
+
+SINGLE_TILE_SURFACES = [name for name in CONFIG.surfaces if tile_count(name) == 1]
+MANY_TILE_SURFACES = [name for name in CONFIG.surfaces if tile_count(name) > 1]
+
+
 def store_path(preset, surface):
     return f"results/surfaces/{preset}/{surface}.zarr"
 
@@ -52,6 +68,13 @@ def get_job(wildcards):
     # The whole resolved job is a parameter, so editing one surface or preset
     # reruns exactly the stores (and figures) that depend on it.
     return CONFIG.job(wildcards.preset, wildcards.surface).to_json()
+
+
+def get_threads(wildcards):
+    # A job runs one Dask task per chunk: threads beyond its chunk count would sit
+    # idle while Snakemake could give them to another job.
+    job = CONFIG.job(wildcards.preset, wildcards.surface)
+    return min(CONFIG.threads, job.chunks_per_tile())
 
 
 def get_tile_marks(wildcards):

@@ -2,6 +2,9 @@
 # its own chunks into it, and a last step that marks it complete and moves it in
 # place. Template and tile marks are temporary; a tile whose mark exists is never
 # recomputed, so an interrupted run resumes with the missing tiles only.
+#
+# A store that is a single tile takes the same three steps in one job
+# (`build_store`): two processes fewer, and nothing to resume.
 
 
 # Template and finalize only touch metadata: under a cluster executor they run
@@ -9,6 +12,23 @@
 localrules:
     init_store,
     finalize_store,
+
+
+rule build_store:
+    output:
+        directory("results/surfaces/{preset}/{surface}.zarr"),
+    wildcard_constraints:
+        surface=names_regex(SINGLE_TILE_SURFACES),
+    params:
+        job=get_job,
+    threads: get_threads
+    log:
+        "logs/build_store/{preset}/{surface}.log",
+    benchmark:
+        "logs/build_store/{preset}/{surface}.benchmark.tsv"
+    shell:
+        "{RNN_LANDSCAPE} build --job {params.job:q} --out {output}"
+        " --threads {threads} > {log} 2>&1"
 
 
 # The template: coordinates, attributes and chunk layout, no data.
@@ -31,7 +51,7 @@ rule compute_tile:
         temp("results/surfaces/{preset}/{surface}.tiles/{tile}.done"),
     params:
         job=get_job,
-    threads: CONFIG.threads
+    threads: get_threads
     log:
         "logs/compute_tile/{preset}/{surface}/{tile}.log",
     # Wall time, CPU time and peak memory of the job, as Snakemake measures them.
@@ -49,6 +69,8 @@ rule finalize_store:
         tiles=get_tile_marks,
     output:
         directory("results/surfaces/{preset}/{surface}.zarr"),
+    wildcard_constraints:
+        surface=names_regex(MANY_TILE_SURFACES),
     params:
         # Here too, so that an edited surface reruns even once the temporary
         # template and marks are gone.
