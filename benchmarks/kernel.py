@@ -51,7 +51,8 @@ def best_of(repeats: int, run) -> float:
 
 
 def time_engine(job: Job, threads: int) -> tuple[float, np.ndarray]:
-    state, loss = engine.surface_arrays(job)
+    arrays = engine.surface_arrays(job)
+    state, loss = arrays["state"], arrays["loss"]
     with dask.config.set(scheduler="threads", num_workers=threads):
         dask.compute(state[:, :64, :64], loss[:, :, :64, :64])  # compile or load the JIT
         result = {}

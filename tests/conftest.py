@@ -49,11 +49,13 @@ def tiny_config() -> dict:
                 "w": {"start": 4.5, "stop": 5.4, "spacing": 0.05},
                 "b": {"start": -3.0, "stop": -1.0, "spacing": 0.05},
                 "steps": [50],
+                "derivatives": "first",
             },
             "wide": {
                 "w": {"start": -4.0, "stop": 6.0, "num": 21},
                 "b": {"start": -5.0, "stop": 5.0, "num": 23},
                 "steps": [20, 50],
+                "derivatives": "second",
             },
             "sweep": {
                 "w": 5.0,

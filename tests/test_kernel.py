@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import is_smooth, python_loss, python_state
-from rnn_landscape import kernel, reference
+from rnn_landscape import kernel, quantities, reference
 
 
 def test_sigmoid_matches_math_on_both_tails_without_warnings():
@@ -105,7 +105,7 @@ def test_squared_error_covers_every_target_from_the_same_states(readout):
     targets = [0.7, 1.0, -0.5]
     states = kernel.final_states(w, b, 0.5, [10, 50])
 
-    loss = kernel.squared_error(states, targets, readout)
+    loss = quantities.squared_error(states, targets, readout)
 
     assert loss.shape == (2, 3, 3)
     for i, steps in enumerate([10, 50]):

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from conftest import python_loss
-from rnn_landscape import __version__, kernel, store
+from rnn_landscape import __version__, kernel, quantities, store
 from rnn_landscape.config import Block, Job
 from rnn_landscape.engine import compute_surface, compute_tile
 
@@ -40,6 +40,35 @@ def test_store_follows_the_data_contract_read_with_plain_xarray(tiny, tiny_store
     assert json.loads(attrs["config"])["surface"]["steps"] == [20, 50]
 
 
+def test_derivatives_are_stored_beside_the_loss_as_asked(tiny, tiny_stores):
+    wide = xr.open_zarr(tiny_stores["paper", "wide"]).load()
+    zoom = xr.open_zarr(tiny_stores["paper", "zoom"])
+    sweep = xr.open_zarr(tiny_stores["paper", "sweep"])
+
+    assert set(wide.data_vars) == set(quantities.VARIABLES["second"])
+    assert set(zoom.data_vars) == set(quantities.VARIABLES["first"])
+    assert set(sweep.data_vars) == {"state", "loss"}
+    for name in quantities.VARIABLES["second"][1:]:
+        assert wide[name].dims == ("steps", "target", "b", "w")
+        assert wide[name].attrs["long_name"] and wide[name].dtype == np.float64
+        assert wide[name].encoding["chunks"] == (1, 1, 8, 16)
+
+    # The engine's Dask path gives what the functions give on the whole grid.
+    surface = tiny.surfaces["wide"]
+    direct = quantities.surface_quantities(
+        0.5,
+        surface.w.values[None, :],
+        surface.b.values[:, None],
+        [20, 50],
+        [0.7],
+        "sigmoid",
+        "sigmoid",
+        "second",
+    )
+    for name, values in direct.items():
+        assert np.array_equal(wide[name].values, values, equal_nan=True), name
+
+
 def test_store_is_chunked_per_slice_and_consolidated(tiny_stores):
     path = tiny_stores["paper", "wide"]
 
@@ -68,7 +97,7 @@ def test_stored_surface_equals_the_kernel_on_the_whole_grid_bit_for_bit(tiny, ti
 
     w, b = surface.w.values[None, :], surface.b.values[:, None]
     states = kernel.final_states(w, b, 0.5, [20, 50])
-    loss = kernel.squared_error(states, [0.7], "sigmoid")
+    loss = quantities.squared_error(states, [0.7], "sigmoid")
 
     assert np.array_equal(ds.state.values, states)
     assert np.array_equal(ds.loss.values, loss)
@@ -114,8 +143,9 @@ def test_tiles_chunks_threads_and_schedulers_do_not_change_a_bit(
 
     again = xr.open_zarr(path).load()
     first = xr.open_zarr(tiny_stores["notebook", "wide"]).load()
-    assert np.array_equal(again.loss.values, first.loss.values)
-    assert np.array_equal(again.state.values, first.state.values)
+    assert set(again.data_vars) == set(quantities.VARIABLES["second"])
+    for name in again.data_vars:
+        assert np.array_equal(again[name].values, first[name].values, equal_nan=True)
     assert len(job.tiles) > 1 or tile == Block(23, 21)
 
 

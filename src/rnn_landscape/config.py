@@ -42,6 +42,7 @@ class Surface:
     w: Axis
     b: Axis
     steps: tuple[int, ...]
+    derivatives: str = "none"  # or "first", "second": which loss derivatives to store
 
     def __post_init__(self):
         steps = self.steps
@@ -111,6 +112,7 @@ class Job:
                 w=Axis(**surface["w"]),
                 b=Axis(**surface["b"]),
                 steps=tuple(surface["steps"]),
+                derivatives=surface.get("derivatives", "none"),
             ),
             chunk=Block(**spec["chunk"]),
             # A store's own record has no tiling: read it back as a single tile.
@@ -159,7 +161,12 @@ def parse_surface(name: str, spec: dict) -> Surface:
         except AxisError as error:
             raise ConfigError(f"surfaces.{name}.{key}", str(error)) from None
     # int(): JSON Schema counts 50.0 as an integer; the job must still say 50.
-    return Surface(name=name, steps=tuple(sorted(int(t) for t in spec["steps"])), **axes)
+    return Surface(
+        name=name,
+        steps=tuple(sorted(int(t) for t in spec["steps"])),
+        derivatives=spec.get("derivatives", "none"),
+        **axes,
+    )
 
 
 def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:

@@ -1,8 +1,9 @@
 """One surface: the (b, w) grid cut into blocks, one Dask task per block, into Zarr.
 
 Each task runs the kernel once over its block up to the largest step count and
-keeps every requested step count on the way; the loss for every target is derived
-from those final states in the same task graph, so no state is computed twice.
+keeps every requested step count on the way; the loss for every target, and the
+derivatives when asked for, come from those final states and jets in the same
+task, so no state is computed twice.
 """
 
 import logging
@@ -16,56 +17,71 @@ import numpy as np
 import xarray as xr
 from dask.callbacks import Callback
 
-from . import kernel, store
+from . import quantities, store
 from .config import Job
+from .variables import VARIABLES
 
 log = logging.getLogger(__name__)
 
 
-def _block_states(b_block, w_block, *, x0, steps, activation):
+def _block_quantities(b_block, w_block, *, preset, steps, derivatives):
+    """Every stored variable over one (b, w) block, stacked on a variable axis:
+    `(steps, targets, variables, b, w)`, the state repeated along targets."""
     # b runs down the rows and w along the columns: the (b, w) order of the store.
-    return kernel.final_states(w_block[None, :], b_block[:, None], x0, steps, activation)
+    values = quantities.surface_quantities(
+        preset.x0,
+        w_block[None, :],
+        b_block[:, None],
+        steps,
+        preset.targets,
+        preset.activation,
+        preset.readout,
+        derivatives,
+    )
+    n_targets = len(preset.targets)
+    values["state"] = np.repeat(values["state"][:, None], n_targets, axis=1)
+    return np.stack([values[name] for name in VARIABLES[derivatives]], axis=2)
 
 
-def _block_loss(state_block, *, targets, readout):
-    return kernel.squared_error(state_block, targets, readout)
-
-
-def surface_arrays(job: Job) -> tuple[da.Array, da.Array]:
-    """Lazy `state (steps, b, w)` and `loss (steps, target, b, w)`, chunked as stored."""
+def surface_arrays(job: Job) -> dict[str, da.Array]:
+    """Lazy arrays of every stored variable, chunked as stored: `state (steps, b, w)`,
+    the others `(steps, target, b, w)`."""
     preset, surface, chunk = job.preset, job.surface, job.chunk
-    steps = np.asarray(surface.steps, dtype=np.int64)
-    targets = np.asarray(preset.targets, dtype=np.float64)
+    names = VARIABLES[surface.derivatives]
     b = da.from_array(surface.b.values, chunks=chunk.b)
     w = da.from_array(surface.w.values, chunks=chunk.w)
 
-    states = da.blockwise(
-        partial(_block_states, x0=preset.x0, steps=steps, activation=preset.activation),
-        "sbw",
+    # One task per (b, w) block computes everything there: one pass of the
+    # recurrence, then the loss, its derivatives and their summaries.
+    stacked = da.blockwise(
+        partial(
+            _block_quantities,
+            preset=preset,
+            steps=np.asarray(surface.steps, dtype=np.int64),
+            derivatives=surface.derivatives,
+        ),
+        "stvbw",
         b,
         "b",
         w,
         "w",
-        new_axes={"s": steps.size},
+        new_axes={"s": len(surface.steps), "t": len(preset.targets), "v": len(names)},
         dtype=np.float64,
-    )
-    loss = da.blockwise(
-        partial(_block_loss, targets=targets, readout=preset.readout),
-        "stbw",
-        states,
-        "sbw",
-        new_axes={"t": targets.size},
-        dtype=np.float64,
+        meta=np.empty((0, 0, 0, 0, 0)),
     )
 
     # Stored chunks hold one step count and one target each (see store.py); the
     # split happens after the kernel, so the recurrence still runs once per block.
-    return states.rechunk({0: 1}), loss.rechunk({0: 1, 1: 1})
+    arrays = {name: stacked[:, :, index] for index, name in enumerate(names)}
+    arrays["state"] = arrays["state"][:, 0]
+    return {
+        name: array.rechunk({0: 1} if name == "state" else {0: 1, 1: 1})
+        for name, array in arrays.items()
+    }
 
 
 def surface_dataset(job: Job) -> xr.Dataset:
-    state, loss = surface_arrays(job)
-    return store.label_surface(job, state, loss)
+    return store.label_surface(job, surface_arrays(job))
 
 
 class _LogProgress(Callback):

@@ -154,6 +154,106 @@ def _carry_linear(w, b, x0, steps, out):
     _carry(_linear, w, b, x0, steps, out)
 
 
+# Derivatives by forward mode: along with x_t, carry its derivatives with respect
+# to w and b. Differentiating x_t = w a(x_{t-1}) + b, with a, a', a'' taken at
+# x_{t-1} and every right-hand derivative at t - 1:
+#   x_w  = a + w a' x_w                  x_b  = 1 + w a' x_b
+#   x_ww = 2 a' x_w + w (a'' x_w^2 + a' x_ww)
+#   x_wb = a' x_b + w (a'' x_w x_b + a' x_wb)
+#   x_bb = w (a'' x_b^2 + a' x_bb)
+# all zero at t = 0, since x_0 does not depend on (w, b).
+JET_FIRST = ("x", "x_w", "x_b")
+JET_SECOND = (*JET_FIRST, "x_ww", "x_wb", "x_bb")
+
+
+@nb.njit(inline="always", **JIT)
+def _sigmoid_slopes(x):
+    s = _sigmoid(x)
+    slope = s * (1.0 - s)
+    return s, slope, slope * (1.0 - 2.0 * s)
+
+
+@nb.njit(inline="always", **JIT)
+def _tanh_slopes(x):
+    t = math.tanh(x)
+    slope = 1.0 - t * t
+    return t, slope, -2.0 * t * slope
+
+
+@nb.njit(inline="always", **JIT)
+def _linear_slopes(x):
+    return x, 1.0, 0.0
+
+
+@nb.njit(inline="always", **JIT)
+def _advance_first(slopes, jet, w, b):
+    x, x_w, x_b = jet[0], jet[1], jet[2]
+    for i in range(BLOCK):
+        a, da, _ = slopes(x[i])
+        gain = w[i] * da
+        x_w[i] = a + gain * x_w[i]
+        x_b[i] = 1.0 + gain * x_b[i]
+        x[i] = w[i] * a + b[i]
+
+
+@nb.njit(inline="always", **JIT)
+def _advance_second(slopes, jet, w, b):
+    x, x_w, x_b, x_ww, x_wb, x_bb = jet[0], jet[1], jet[2], jet[3], jet[4], jet[5]
+    for i in range(BLOCK):
+        a, da, dda = slopes(x[i])
+        p, q = x_w[i], x_b[i]
+        gain = w[i] * da
+        x_ww[i] = 2.0 * da * p + w[i] * dda * p * p + gain * x_ww[i]
+        x_wb[i] = da * q + w[i] * dda * p * q + gain * x_wb[i]
+        x_bb[i] = w[i] * dda * q * q + gain * x_bb[i]
+        x_w[i] = a + gain * p
+        x_b[i] = 1.0 + gain * q
+        x[i] = w[i] * a + b[i]
+
+
+@nb.njit(inline="always", **JIT)
+def _carry_jet(slopes, w, b, x0, steps, out):
+    """out[k, v, i]: x_{steps[k]} (v = 0) and its derivatives in JET_FIRST or
+    JET_SECOND order, as many as out's second axis holds (3 or 6)."""
+    jet = np.zeros((out.shape[1], BLOCK))
+    wb = np.empty(BLOCK)
+    bb = np.empty(BLOCK)
+
+    for start in range(0, w.size, BLOCK):
+        filled = min(BLOCK, w.size - start)  # padded as in _carry
+        for i in range(BLOCK):
+            source = start + min(i, filled - 1)
+            wb[i] = w[source]
+            bb[i] = b[source]
+        jet[:] = 0.0
+        jet[0, :] = x0
+
+        wanted = 0
+        for t in range(1, steps[-1] + 1):
+            if out.shape[1] == len(JET_FIRST):
+                _advance_first(slopes, jet, wb, bb)
+            else:
+                _advance_second(slopes, jet, wb, bb)
+            if t == steps[wanted]:
+                out[wanted, :, start : start + filled] = jet[:, :filled]
+                wanted += 1
+
+
+@nb.njit(**JIT)
+def _jet_sigmoid(w, b, x0, steps, out):
+    _carry_jet(_sigmoid_slopes, w, b, x0, steps, out)
+
+
+@nb.njit(**JIT)
+def _jet_tanh(w, b, x0, steps, out):
+    _carry_jet(_tanh_slopes, w, b, x0, steps, out)
+
+
+@nb.njit(**JIT)
+def _jet_linear(w, b, x0, steps, out):
+    _carry_jet(_linear_slopes, w, b, x0, steps, out)
+
+
 @nb.njit(**JIT)
 def _sigmoid_flat(x, out):
     for i in range(x.size):
@@ -173,8 +273,20 @@ def identity(x: np.ndarray) -> np.ndarray:
 
 
 CARRIERS = {"sigmoid": _carry_sigmoid, "tanh": _carry_tanh, "linear": _carry_linear}
+JET_CARRIERS = {"sigmoid": _jet_sigmoid, "tanh": _jet_tanh, "linear": _jet_linear}
 ACTIVATIONS = {"sigmoid": sigmoid, "tanh": np.tanh, "linear": identity}
 READOUTS = {"identity": identity, "sigmoid": sigmoid}
+
+
+def _points(w, b, steps):
+    """Flat float64 copies of broadcast `w` and `b`, their shape, checked `steps`."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if steps.ndim != 1 or steps.size == 0 or steps[0] < 1 or np.any(np.diff(steps) <= 0):
+        raise ValueError(f"steps must be increasing positive integers, got {steps}")
+    w, b = np.broadcast_arrays(w, b)
+    # Fresh, writable, contiguous float64: the one type each carrier is compiled for.
+    flat = (np.array(a, dtype=np.float64, order="C").ravel() for a in (w, b))
+    return *flat, w.shape, steps
 
 
 def final_states(
@@ -192,35 +304,41 @@ def final_states(
     largest step count only, not with how many are asked for.
     """
     carry = _compiled(CARRIERS[activation])
-    steps = np.asarray(steps, dtype=np.int64)
-    if steps.ndim != 1 or steps.size == 0 or steps[0] < 1 or np.any(np.diff(steps) <= 0):
-        raise ValueError(f"steps must be increasing positive integers, got {steps}")
-
-    w, b = np.broadcast_arrays(w, b)
-    shape = w.shape
-    # Fresh, writable, contiguous float64: the one type each carrier is compiled for.
-    w, b = (np.array(a, dtype=np.float64, order="C").ravel() for a in (w, b))
+    w, b, shape, steps = _points(w, b, steps)
     out = np.empty((steps.size, w.size), dtype=np.float64)
     carry(w, b, float(x0), steps, out)
     return out.reshape((steps.size, *shape))
 
 
-def squared_error(states: np.ndarray, targets: np.ndarray, readout: str) -> np.ndarray:
-    """Loss (readout(x_T) - target)^2 for every target, from stored final states.
+def final_jets(
+    w: np.ndarray,
+    b: np.ndarray,
+    x0: float,
+    steps: np.ndarray,
+    activation: str = "sigmoid",
+    order: int = 1,
+) -> np.ndarray:
+    """x_T and its exact derivatives in (w, b), for every T in `steps`.
 
-    `states` has shape `(steps, ...)`; the result has shape `(steps, targets, ...)`,
-    so all targets cost one readout and one subtraction each, no recurrence.
+    As `final_states`, with a second axis: `JET_FIRST` (x, x_w, x_b) for
+    `order` 1, `JET_SECOND` (adding x_ww, x_wb, x_bb) for `order` 2. Shape
+    `(len(steps), 3 or 6) + broadcast shape`.
     """
-    read = READOUTS[readout](states)
-    targets = np.asarray(targets, dtype=np.float64)
-    shape = (1, targets.size) + (1,) * (states.ndim - 1)
-    return (read[:, None] - targets.reshape(shape)) ** 2
+    names = {1: JET_FIRST, 2: JET_SECOND}[order]
+    carry = _compiled(JET_CARRIERS[activation])
+    w, b, shape, steps = _points(w, b, steps)
+    out = np.empty((steps.size, len(names), w.size), dtype=np.float64)
+    carry(w, b, float(x0), steps, out)
+    return out.reshape((steps.size, len(names), *shape))
 
 
+_CARRY_SIGNATURE = "void(float64[::1], float64[::1], float64, int64[::1], float64[:, ::1])"
+_JET_SIGNATURE = "void(float64[::1], float64[::1], float64, int64[::1], float64[:, :, ::1])"
 _SIGNATURES = {
     _sigmoid_flat: "void(float64[::1], float64[::1])",
+    **{carrier: _CARRY_SIGNATURE for carrier in CARRIERS.values()},
+    **{carrier: _JET_SIGNATURE for carrier in JET_CARRIERS.values()},
 }
-_CARRY_SIGNATURE = "void(float64[::1], float64[::1], float64, int64[::1], float64[:, ::1])"
 _ready = set()
 
 
@@ -237,6 +355,6 @@ def _compiled(function):
     lock.mkdir(parents=True, exist_ok=True)
     with open(lock / "rnn_landscape.numba.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        function.compile(_SIGNATURES.get(function, _CARRY_SIGNATURE))
+        function.compile(_SIGNATURES[function])
     _ready.add(function)
     return function

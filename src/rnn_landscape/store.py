@@ -4,6 +4,8 @@ A store holds
 - dimensions `steps`, `target`, `b`, `w` (each present, even of length 1), with
   coordinate values and `long_name` attributes;
 - `loss (steps, target, b, w)` and `state (steps, b, w)`, the final state x_T;
+  with the surface's `derivatives`, the loss's gradient and Hessian and what
+  summarises them, each `(steps, target, b, w)` (`quantities.VARIABLES`);
 - attributes naming the model, the loss, the preset and surface, the package
   version and the whole job configuration as JSON.
 
@@ -29,6 +31,7 @@ import zarr
 
 from . import __version__
 from .config import Job
+from .variables import LONG_NAMES, VARIABLES
 
 # xarray and Dask are imported where used: `finalize` runs as a job of its own,
 # and without them it starts in a third of the time (0.4 s instead of 1.4 s).
@@ -71,9 +74,14 @@ def surface_attrs(job: Job) -> dict:
     }
 
 
-def label_surface(job: Job, state, loss) -> xr.Dataset:
-    """Labeled dataset from raw `state (steps, b, w)` and `loss (steps, target, b, w)`
-    arrays (NumPy or Dask)."""
+def variable_dims(name: str) -> tuple[str, ...]:
+    # The state does not depend on the target; everything else does.
+    return ("steps", "b", "w") if name == "state" else ("steps", "target", "b", "w")
+
+
+def label_surface(job: Job, arrays: dict) -> xr.Dataset:
+    """Labeled dataset from raw arrays (NumPy or Dask) named as in
+    `quantities.VARIABLES`: `state (steps, b, w)`, the rest `(steps, target, b, w)`."""
     import xarray as xr
 
     surface, preset = job.surface, job.preset
@@ -87,26 +95,19 @@ def label_surface(job: Job, state, loss) -> xr.Dataset:
         name: (name, values[name], {"long_name": long_name})
         for name, long_name in COORD_NAMES.items()
     }
-    loss_attrs = {
-        "long_name": f"loss ({preset.readout}(x_T) - target)^2",
-        "units": "1",
+    long_names = {**LONG_NAMES, "loss": f"loss ({preset.readout}(x_T) - target)^2"}
+    variables = {
+        name: (variable_dims(name), array, {"long_name": long_names[name], "units": "1"})
+        for name, array in arrays.items()
     }
-    state_attrs = {"long_name": "final state x_T", "units": "1"}
-    return xr.Dataset(
-        {
-            "loss": (("steps", "target", "b", "w"), loss, loss_attrs),
-            "state": (("steps", "b", "w"), state, state_attrs),
-        },
-        coords=coords,
-        attrs=surface_attrs(job),
-    )
+    return xr.Dataset(variables, coords=coords, attrs=surface_attrs(job))
 
 
 def chunk_encoding(job: Job) -> dict:
-    cb, cw = job.chunk.b, job.chunk.w
+    chunk = {"steps": 1, "target": 1, "b": job.chunk.b, "w": job.chunk.w}
     return {
-        "loss": {"chunks": (1, 1, cb, cw)},
-        "state": {"chunks": (1, cb, cw)},
+        name: {"chunks": tuple(chunk[dim] for dim in variable_dims(name))}
+        for name in VARIABLES[job.surface.derivatives]
     }
 
 
@@ -123,20 +124,27 @@ def create_template(job: Job, partial: Path) -> None:
 
     shutil.rmtree(partial, ignore_errors=True)
     surface = job.surface
-    shape = (len(surface.steps), surface.b.num, surface.w.num)
-    chunks = (1, job.chunk.b, job.chunk.w)
-    state = da.empty(shape, chunks=chunks, dtype=np.float64)
-    loss = da.empty(
-        (shape[0], len(job.preset.targets), *shape[1:]),
-        chunks=(1, 1, *chunks[1:]),
-        dtype=np.float64,
-    )
+    sizes = {
+        "steps": len(surface.steps),
+        "target": len(job.preset.targets),
+        "b": surface.b.num,
+        "w": surface.w.num,
+    }
+    encoding = chunk_encoding(job)
+    placeholders = {
+        name: da.empty(
+            tuple(sizes[dim] for dim in variable_dims(name)),
+            chunks=encoding[name]["chunks"],
+            dtype=np.float64,
+        )
+        for name in VARIABLES[surface.derivatives]
+    }
 
-    label_surface(job, state, loss).to_zarr(
+    label_surface(job, placeholders).to_zarr(
         partial,
         mode="w",
         compute=False,
-        encoding=chunk_encoding(job),
+        encoding=encoding,
         consolidated=False,
         zarr_format=ZARR_FORMAT,
     )
