@@ -3,7 +3,8 @@
 Times on the same grid and the same granted threads:
 - the notebook-style numpy reference (`rnn_landscape.reference`, one thread: numpy
   does not parallelize elementwise code);
-- our engine (the numba kernel in Dask tasks, loss included, no disk);
+- our engine (the numba kernel in Dask tasks, loss included, no disk), for the
+  loss alone and with its first derivatives;
 - `np.exp` alone on an in-cache array, one copy per thread: the throughput of the
   one transcendental the model needs, as a practical roofline.
 Throughputs are in million point-steps per second (grid points times T).
@@ -30,13 +31,17 @@ from rnn_landscape.config import Block, Job, Preset, Surface
 from rnn_landscape.grid import Axis
 
 
-def zoom_job(size: int, steps: int, chunk: int) -> Job:
+def zoom_job(size: int, steps: int, chunk: int, derivatives: str = "none") -> Job:
     """The paper's Figure 6 region on a size x size grid."""
     preset = Preset(
         "paper", x0=0.5, activation="sigmoid", readout="sigmoid", targets=(0.7,)
     )
     surface = Surface(
-        "benchmark", w=Axis(4.5, 5.4, size), b=Axis(-3.0, -1.0, size), steps=(steps,)
+        "benchmark",
+        w=Axis(4.5, 5.4, size),
+        b=Axis(-3.0, -1.0, size),
+        steps=(steps,),
+        derivatives=derivatives,
     )
     return Job(preset, surface, Block(chunk, chunk), Block(size, size))
 
@@ -51,14 +56,14 @@ def best_of(repeats: int, run) -> float:
 
 
 def time_engine(job: Job, threads: int) -> tuple[float, np.ndarray]:
+    """Seconds to compute every variable the job stores, in memory; and the states."""
     arrays = engine.surface_arrays(job)
-    state, loss = arrays["state"], arrays["loss"]
     with dask.config.set(scheduler="threads", num_workers=threads):
-        dask.compute(state[:, :64, :64], loss[:, :, :64, :64])  # compile or load the JIT
+        dask.compute(arrays["state"][:, :64, :64])  # compile or load the JIT
         result = {}
 
         def run():
-            result["state"], result["loss"] = dask.compute(state, loss)
+            result.update(zip(arrays, dask.compute(*arrays.values()), strict=True))
 
         seconds = best_of(2, run)
     return seconds, result["state"][0]
@@ -143,6 +148,8 @@ def main() -> None:
     reference_states = reference.state(w, b, 0.5, args.steps)
     reference_seconds = time.perf_counter() - started
     engine_seconds, engine_states = time_engine(job, args.threads)
+    gradient_job = zoom_job(args.size, args.steps, args.chunk, derivatives="first")
+    gradient_seconds, _ = time_engine(gradient_job, args.threads)
     roofline = time_exp(args.threads)
 
     results = {
@@ -151,6 +158,7 @@ def main() -> None:
         "threads": args.threads,
         "reference_mpts": point_steps / reference_seconds / 1e6,
         "engine_mpts": point_steps / engine_seconds / 1e6,
+        "grad_engine_mpts": point_steps / gradient_seconds / 1e6,
         "roofline_mpts": roofline,
         "accuracy": accuracy(job, engine_states, reference_states),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -158,6 +166,7 @@ def main() -> None:
     }
     results["ratio_vs_reference"] = results["engine_mpts"] / results["reference_mpts"]
     results["roofline_fraction"] = results["engine_mpts"] / roofline
+    results["grad_roofline_fraction"] = results["grad_engine_mpts"] / roofline
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

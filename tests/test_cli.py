@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from rnn_landscape import cli
 from rnn_landscape.cli import main
 
 
@@ -33,3 +34,9 @@ def test_a_missing_store_is_a_usage_error(tmp_path, capsys):
     assert stop.value.code == 2
     assert "no store at" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_cli_offers_exactly_the_figures_there_are():
+    from rnn_landscape.figures import RENDERERS
+
+    assert sorted(cli.FIGURES) == sorted(RENDERERS)

@@ -1,10 +1,12 @@
+import json
 import math
+from dataclasses import asdict
 
 import pytest
 import yaml
 
 from conftest import REPO, validated
-from rnn_landscape.config import ConfigError, parse_config
+from rnn_landscape.config import ConfigError, descent_from_json, parse_config
 
 
 def test_default_config_has_the_regions_of_the_notebook_with_both_ends():
@@ -48,6 +50,21 @@ def test_schema_fills_in_defaults(tiny_config):
         "stride": 10,
     }
     assert config.presets["paper"].activation == "sigmoid"
+    assert config.surfaces["sweep"].derivatives == "none"
+    assert config.descent.iterations >= 1 and config.descent.starts
+
+
+def test_descent_settings_reach_a_job_unchanged(tiny_config):
+    tiny_config["trajectories"] = {"starts": [[5, -2.5], [4.8, -2.0]], "threshold": 0.5}
+    config = parse_config(validated(tiny_config))
+    settings = json.dumps(
+        {"preset": asdict(config.presets["paper"]), "descent": asdict(config.descent)}
+    )
+
+    preset, descent = descent_from_json(settings)
+
+    assert preset == config.presets["paper"] and descent == config.descent
+    assert descent.starts == ((5.0, -2.5), (4.8, -2.0)) and descent.threshold == 0.5
 
 
 @pytest.mark.parametrize(
@@ -95,6 +112,19 @@ def test_steps_are_stored_in_increasing_order(tiny_config):
         (
             lambda c: c["figures"]["figure6_zoom"].update(surface="sweep"),
             "'figures.figure6_zoom': surface 'sweep' has a single w or b",
+        ),
+        (
+            lambda c: c["figures"].update(curvature={"surface": "zoom"}),
+            "'figures.curvature.surface': surface 'zoom' stores derivatives 'first';"
+            " this figure needs at least 'second': set surfaces.zoom.derivatives",
+        ),
+        (
+            lambda c: c["figures"].update(gradient_norm={"surface": "sweep"}),
+            "'figures.gradient_norm': surface 'sweep' has a single w or b",
+        ),
+        (
+            lambda c: c["figures"].update(bifurcation={"surface": "zoom"}),
+            "'figures.bifurcation.surface': surface 'zoom' has 19 values of w",
         ),
     ],
 )

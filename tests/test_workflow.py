@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -163,6 +164,12 @@ def test_default_config_matches_an_independent_loop_at_random_points(tmp_path):
                 assert stored == pytest.approx(expected, rel=1e-9, abs=1e-12)
                 checked += 1
             assert checked >= 30
+
+        # Every wall exported lies within a grid step of a curve the theory predicts.
+        walls = pd.read_csv(folder / f"results/walls/{preset}/wide_20.csv")
+        assert len(walls) > 500 and walls.distance.max() <= 1.0
+        runs = xr.open_zarr(folder / f"results/trajectories/{preset}.zarr")
+        assert runs.sizes["run"] == 2 * len(config["trajectories"]["starts"])
 
 
 def test_an_interrupted_run_resumes_with_the_missing_tiles_only(

@@ -13,6 +13,13 @@ from pathlib import Path
 
 from . import __version__
 
+# The figure kinds of `figures.RENDERERS`, named here so that `--help` does not
+# import matplotlib (tests/test_cli.py checks the two agree).
+FIGURES = (
+    *("figure6_zoom", "wide_panels", "steps_sweep", "bifurcation", "walls"),
+    *("gradient_norm", "curvature", "alignment", "trajectories"),
+)
+
 
 def _init(args: argparse.Namespace) -> None:
     from .config import Job
@@ -44,6 +51,23 @@ def _finalize(args: argparse.Namespace) -> None:
     finalize(Job.from_json(args.job), args.partial, args.out)
 
 
+def _descend(args: argparse.Namespace) -> None:
+    from .config import descent_from_json
+    from .trajectories import descend_preset
+
+    preset, descent = descent_from_json(args.settings)
+    descend_preset(preset, descent, args.out)
+
+
+def _walls(args: argparse.Namespace) -> None:
+    from .store import open_surface
+    from .walls import surface_walls
+
+    found = surface_walls(open_surface(args.store))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    found.to_dataframe().to_csv(args.out, index=False)
+
+
 def _render(args: argparse.Namespace) -> None:
     # Imported here so that compute jobs never pay for matplotlib.
     import matplotlib
@@ -57,9 +81,10 @@ def _render(args: argparse.Namespace) -> None:
     log.info("rendering %s from %s", args.figure, ", ".join(map(str, args.store)))
     datasets = [open_surface(path) for path in args.store]
     options = json.loads(args.options)
-    if args.figure != "wide_panels":
-        (datasets,) = datasets
-    figure = RENDERERS[args.figure](datasets, **options)
+    if args.figure == "wide_panels":
+        figure = RENDERERS[args.figure](datasets, **options)  # any number of panels
+    else:
+        figure = RENDERERS[args.figure](*datasets, **options)
     save(figure, args.out)
     log.info("wrote %s", ", ".join(map(str, args.out)))
 
@@ -115,18 +140,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(run=_build)
 
+    descend = commands.add_parser(
+        "descend", help="gradient descent runs, plain and clipped, into a store"
+    )
+    descend.add_argument(
+        "--settings",
+        required=True,
+        help="preset and descent settings as JSON, as the workflow writes them",
+    )
+    descend.add_argument("--out", required=True, type=Path, help="the .zarr path")
+    descend.set_defaults(run=_descend)
+
+    walls = commands.add_parser(
+        "walls",
+        help="export the walls found on a store, with their distance to theory, as CSV",
+    )
+    walls.add_argument("store", type=Path, help="a .zarr store")
+    walls.add_argument("--out", required=True, type=Path, help="the .csv path")
+    walls.set_defaults(run=_walls)
+
     render = commands.add_parser(
         "render",
         help="draw one figure from stored surfaces",
         description="Render a figure kind from one or more stores (PNG, PDF, SVG...).",
     )
-    render.add_argument("figure", choices=["figure6_zoom", "wide_panels", "steps_sweep"])
+    render.add_argument("figure", choices=FIGURES)
     render.add_argument(
         "--store",
         required=True,
         type=Path,
         action="append",
-        help="a .zarr store; repeat for wide_panels, innermost first",
+        help="a .zarr store; repeat for wide_panels (innermost first) and for"
+        " trajectories (the surface, then the trajectories)",
     )
     render.add_argument(
         "--options",
@@ -147,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for path in getattr(args, "store", []):
+    stores = getattr(args, "store", [])
+    for path in stores if isinstance(stores, list) else [stores]:
         if not path.is_dir():
             parser.error(f"no store at {path}")
     # Snakemake marks each directory output with a `.snakemake_timestamp` file,

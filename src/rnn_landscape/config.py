@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .grid import Axis, AxisError, make_axis, tile_slices
+from .variables import ORDER
 
 
 class ConfigError(ValueError):
@@ -123,6 +124,27 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Descent:
+    """Gradient descent on E_T from a few starts, plain and with norm clipping."""
+
+    starts: tuple[tuple[float, float], ...]  # (w, b) pairs
+    steps: int
+    learning_rate: float
+    iterations: int
+    threshold: float
+
+
+def descent_from_json(text: str) -> tuple[Preset, Descent]:
+    """The preset and descent settings a `descend` job gets, as the workflow's JSON."""
+    spec = json.loads(text)
+    preset, descent = spec["preset"], spec["descent"]
+    return (
+        Preset(**{**preset, "targets": tuple(preset["targets"])}),
+        Descent(**{**descent, "starts": tuple(map(tuple, descent["starts"]))}),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     presets: dict[str, Preset]
     surfaces: dict[str, Surface]
@@ -130,6 +152,7 @@ class Config:
     tile: Block
     threads: int
     figures: dict[str, dict]
+    descent: Descent
 
     def job(self, preset: str, surface: str) -> Job:
         return Job(self.presets[preset], self.surfaces[surface], self.chunk, self.tile)
@@ -169,6 +192,18 @@ def parse_surface(name: str, spec: dict) -> Surface:
     )
 
 
+# Figures drawn over the (w, b) plane, and those drawn from derivatives.
+FLAT_FIGURES = (
+    *("figure6_zoom", "wide_panels", "walls", "trajectories"),
+    *("gradient_norm", "curvature", "alignment"),
+)
+DERIVATIVES_NEEDED = {
+    "gradient_norm": "first",
+    "curvature": "second",
+    "alignment": "second",
+}
+
+
 def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
     """Each figure must name surfaces that exist, and of the shape it draws."""
     for figure, options in figures.items():
@@ -181,14 +216,26 @@ def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
                     f"no surface named '{name}'; known: {known}",
                 )
 
-    for figure in ("figure6_zoom", "wide_panels"):
+    for figure in FLAT_FIGURES:
         for name in figure_surface_names(figures.get(figure, {"surfaces": []})):
             if 1 in (surfaces[name].w.num, surfaces[name].b.num):
                 raise ConfigError(
                     f"figures.{figure}",
-                    f"surface '{name}' has a single w or b; a 3-D surface needs both"
-                    " axes as ranges",
+                    f"surface '{name}' has a single w or b; this figure draws over"
+                    " (w, b) and needs both axes as ranges",
                 )
+
+    for figure, needed in DERIVATIVES_NEEDED.items():
+        if figure not in figures:
+            continue
+        surface = surfaces[figures[figure]["surface"]]
+        if ORDER[surface.derivatives] < ORDER[needed]:
+            raise ConfigError(
+                f"figures.{figure}.surface",
+                f"surface '{surface.name}' stores derivatives '{surface.derivatives}';"
+                f" this figure needs at least '{needed}': set"
+                f" surfaces.{surface.name}.derivatives",
+            )
 
     panels = figures.get("wide_panels")
     if panels:
@@ -209,14 +256,15 @@ def check_figures(figures: dict, surfaces: dict[str, Surface]) -> None:
                     f"'{color}' is not a matplotlib colour name or hex code",
                 )
 
-    sweep = figures.get("steps_sweep")
-    if sweep and surfaces[sweep["surface"]].w.num != 1:
-        count = surfaces[sweep["surface"]].w.num
-        raise ConfigError(
-            "figures.steps_sweep.surface",
-            f"surface '{sweep['surface']}' has {count} values of w; this figure draws"
-            " loss against b at one w: give that surface's w as a single number",
-        )
+    for figure in ("steps_sweep", "bifurcation"):
+        options = figures.get(figure)
+        if options and surfaces[options["surface"]].w.num != 1:
+            count = surfaces[options["surface"]].w.num
+            raise ConfigError(
+                f"figures.{figure}.surface",
+                f"surface '{options['surface']}' has {count} values of w; this figure"
+                " draws against b at one w: give that surface's w as a single number",
+            )
 
 
 def check_finite(value, key: str = "") -> None:
@@ -271,6 +319,7 @@ def parse_config(config: dict) -> Config:
     check_tiles(tile, chunk)
     figures = {name: integral(options) for name, options in config["figures"].items()}
     check_figures(figures, surfaces)
+    descent = parse_descent(config["trajectories"])
 
     return Config(
         presets=presets,
@@ -279,6 +328,17 @@ def parse_config(config: dict) -> Config:
         tile=tile,
         threads=int(compute["threads"]),
         figures=figures,
+        descent=descent,
+    )
+
+
+def parse_descent(spec: dict) -> Descent:
+    return Descent(
+        starts=tuple((float(w), float(b)) for w, b in spec["starts"]),
+        steps=int(spec["steps"]),
+        learning_rate=float(spec["learning_rate"]),
+        iterations=int(spec["iterations"]),
+        threshold=float(spec["threshold"]),
     )
 
 

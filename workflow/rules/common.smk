@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 import shlex
 import sys
 
@@ -61,7 +62,14 @@ def get_final_outputs():
         figure=CONFIG.figures,
         ext=FIGURE_FORMATS,
     )
-    return stores + figures
+    trajectories = [trajectory_path(preset) for preset in CONFIG.presets]
+    # Walls are exported for the surface the walls figure draws.
+    walls = [
+        f"results/walls/{preset}/{CONFIG.figures['walls']['surface']}.csv"
+        for preset in CONFIG.presets
+        if "walls" in CONFIG.figures
+    ]
+    return stores + trajectories + walls + figures
 
 
 def get_job(wildcards):
@@ -87,11 +95,27 @@ def get_tile_marks(wildcards):
     )
 
 
+def trajectory_path(preset):
+    return f"results/trajectories/{preset}.zarr"
+
+
 def get_figure_stores(wildcards):
-    return [
+    stores = [
         store_path(wildcards.preset, surface)
         for surface in CONFIG.figure_surfaces(wildcards.figure)
     ]
+    if wildcards.figure == "trajectories":
+        stores.append(trajectory_path(wildcards.preset))
+    return stores
+
+
+def get_descent(wildcards):
+    # The preset and the descent settings: editing either reruns the trajectories.
+    settings = {
+        "preset": asdict(CONFIG.presets[wildcards.preset]),
+        "descent": asdict(CONFIG.descent),
+    }
+    return json.dumps(settings, sort_keys=True)
 
 
 def get_figure_options(wildcards):

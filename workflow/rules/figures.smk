@@ -1,3 +1,27 @@
+# Gradient descent from the configured starts, plain and clipped, for one preset.
+rule descend:
+    output:
+        directory("results/trajectories/{preset}.zarr"),
+    params:
+        settings=get_descent,
+    log:
+        "logs/descend/{preset}.log",
+    shell:
+        "{RNN_LANDSCAPE} descend --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+# The walls found on a surface, with their distance to the predicted curves.
+rule export_walls:
+    input:
+        "results/surfaces/{preset}/{surface}.zarr",
+    output:
+        "results/walls/{preset}/{surface}.csv",
+    log:
+        "logs/export_walls/{preset}/{surface}.log",
+    shell:
+        "{RNN_LANDSCAPE} walls {input} --out {output} > {log} 2>&1"
+
+
 # One figure kind for one preset, drawn from stored surfaces only.
 rule render_figure:
     input:
