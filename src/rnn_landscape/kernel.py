@@ -113,6 +113,21 @@ def _advance(act, x, w, b):
 
 
 @nb.njit(inline="always", **JIT)
+def _load_block(w, b, start, wb, bb):
+    """Copy the points from `start` into the block; return how many are real.
+
+    A short last block is padded with copies of its last point, so that every
+    block runs the same vector loop with no scalar remainder.
+    """
+    filled = min(BLOCK, w.size - start)
+    for i in range(BLOCK):
+        source = start + min(i, filled - 1)
+        wb[i] = w[source]
+        bb[i] = b[source]
+    return filled
+
+
+@nb.njit(inline="always", **JIT)
 def _carry(act, w, b, x0, steps, out):
     """out[k, i] = x_{steps[k]} at point i, for flat arrays `w`, `b` of points."""
     x = np.empty(BLOCK)
@@ -120,14 +135,8 @@ def _carry(act, w, b, x0, steps, out):
     bb = np.empty(BLOCK)
 
     for start in range(0, w.size, BLOCK):
-        # A short last block is padded with copies of its last point, so that
-        # every block runs the same vector loop with no scalar remainder.
-        filled = min(BLOCK, w.size - start)
-        for i in range(BLOCK):
-            source = start + min(i, filled - 1)
-            wb[i] = w[source]
-            bb[i] = b[source]
-            x[i] = x0
+        filled = _load_block(w, b, start, wb, bb)
+        x[:] = x0
 
         wanted = 0
         for t in range(1, steps[-1] + 1):
@@ -220,11 +229,7 @@ def _carry_jet(slopes, w, b, x0, steps, out):
     bb = np.empty(BLOCK)
 
     for start in range(0, w.size, BLOCK):
-        filled = min(BLOCK, w.size - start)  # padded as in _carry
-        for i in range(BLOCK):
-            source = start + min(i, filled - 1)
-            wb[i] = w[source]
-            bb[i] = b[source]
+        filled = _load_block(w, b, start, wb, bb)
         jet[:] = 0.0
         jet[0, :] = x0
 
