@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import llvmlite.binding
 import numba
 import numpy as np
 import pytest
@@ -188,3 +189,34 @@ def test_processes_starting_at_once_compile_once_and_share_the_cache(tmp_path):
     assert sum(int(hits) for _, hits, _ in results) >= 3  # all but the first loaded it
     assert later == [results[0][0], "1", "0"]  # only the activation it used
     assert list((tmp_path / "numba").rglob("*.nbi"))
+
+
+def test_the_bits_do_not_depend_on_the_vector_width(tmp_path):
+    # The kernel prefers 512-bit vectors where the CPU has them; a process given
+    # explicit CPU features keeps LLVM's default 256-bit preference.
+    features = llvmlite.binding.get_host_cpu_features()
+    if features.get("avx512f"):
+        assert numba.config.CPU_FEATURES.endswith(",-prefer-256-bit")
+    env = {
+        **os.environ,
+        "NUMBA_CPU_FEATURES": features.flatten(),
+        "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+    }
+    code = (
+        "import numpy as np, sys\n"
+        "from rnn_landscape import kernel\n"
+        "rng = np.random.default_rng(5)\n"
+        "w, b = rng.uniform(-8, 8, 3000), rng.uniform(-8, 8, 3000)\n"
+        "states = kernel.final_states(w, b, 0.5, [1, 50])\n"
+        "jets = kernel.final_jets(w, b, 0.5, [1, 50], order=2)\n"
+        "np.savez(sys.argv[1], states=states, jets=jets)\n"
+    )
+    saved = tmp_path / "narrow.npz"
+    subprocess.run([sys.executable, "-c", code, saved], env=env, check=True, timeout=300)
+
+    rng = np.random.default_rng(5)
+    w, b = rng.uniform(-8, 8, 3000), rng.uniform(-8, 8, 3000)
+    narrow = np.load(saved)
+    assert np.array_equal(kernel.final_states(w, b, 0.5, [1, 50]), narrow["states"])
+    jets = kernel.final_jets(w, b, 0.5, [1, 50], order=2)
+    assert np.array_equal(jets, narrow["jets"], equal_nan=True)
