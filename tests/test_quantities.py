@@ -85,10 +85,10 @@ def test_loss_derivatives_match_central_differences_of_an_independent_loop(
     steps = 20
     w, b = _smooth_points(x0, steps, activation, count=12, seed=7)
 
-    jets = kernel.final_jets(w, b, x0, [steps], activation, order=2)
-    got = {
-        k: v[0, 0] for k, v in quantities.loss_derivatives(jets, [target], readout).items()
-    }
+    values = quantities.surface_quantities(
+        x0, w, b, [steps], [target], activation, readout, "second"
+    )
+    got = {name: values[name][0, 0] for name in quantities.VARIABLES["second"][2:8]}
 
     def loss(dw, db):
         return np.array(
@@ -121,8 +121,9 @@ def test_curvature_and_alignment_agree_with_numpy_eigh():
     rng = np.random.default_rng(11)
     hess_ww, hess_wb, hess_bb, grad_w, grad_b = rng.normal(size=(5, 500)) * 10.0
 
-    curvature = quantities.curvature(hess_ww, hess_wb, hess_bb)
-    alignment = quantities.alignment(grad_w, grad_b, hess_ww, hess_wb, hess_bb)
+    curvature, alignment = quantities.hessian_summary(
+        grad_w, grad_b, hess_ww, hess_wb, hess_bb
+    )
 
     matrices = np.stack([[hess_ww, hess_wb], [hess_wb, hess_bb]]).transpose(2, 0, 1)
     eigenvalues, eigenvectors = np.linalg.eigh(matrices)  # ascending
@@ -135,7 +136,31 @@ def test_curvature_and_alignment_agree_with_numpy_eigh():
 
 
 def test_alignment_is_missing_where_the_gradient_vanishes():
-    assert np.isnan(quantities.alignment(0.0, 0.0, 1.0, 0.5, 2.0))
+    _, alignment = quantities.hessian_summary(0.0, 0.0, 1.0, 0.5, 2.0)
+    assert np.isnan(alignment)
+
+
+def test_every_direction_is_aligned_with_a_multiple_of_the_identity():
+    curvature, alignment = quantities.hessian_summary(0.3, -2.0, -4.0, 0.0, -4.0)
+    assert curvature == -4.0 and alignment == 1.0
+
+
+def test_summaries_stay_finite_for_huge_and_tiny_derivatives():
+    # Squares of 1e200 overflow and of 1e-200 vanish; the summaries must not.
+    for scale in (1e200, 1e-200):
+        grad_w, grad_b = 3.0 * scale, 4.0 * scale
+        curvature, alignment = quantities.hessian_summary(
+            grad_w, grad_b, 2.0 * scale, 0.0, scale
+        )
+        assert curvature == pytest.approx(2.0 * scale, rel=1e-15)
+        assert alignment == pytest.approx(0.6, rel=1e-15)  # leading vector (1, 0)
+
+    # One linear step: E = (w x0 + b - y)^2, so grad = 2 e (x0, 1) with e near b.
+    values = quantities.surface_quantities(
+        0.5, np.array([0.0]), np.array([1e200]), [1], [0.7], "linear", "identity", "first"
+    )
+    grad_norm = values["grad_norm"][0, 0, 0]
+    assert grad_norm == pytest.approx(math.sqrt(1.25) * 2e200, rel=1e-15)
 
 
 def test_surface_quantities_hold_exactly_the_variables_asked_for():

@@ -28,7 +28,7 @@ def _block_quantities(b_block, w_block, *, preset, steps, derivatives):
     """Every stored variable over one (b, w) block, stacked on a variable axis:
     `(steps, targets, variables, b, w)`, the state repeated along targets."""
     # b runs down the rows and w along the columns: the (b, w) order of the store.
-    values = quantities.surface_quantities(
+    return quantities.stacked_quantities(
         preset.x0,
         w_block[None, :],
         b_block[:, None],
@@ -38,9 +38,6 @@ def _block_quantities(b_block, w_block, *, preset, steps, derivatives):
         preset.readout,
         derivatives,
     )
-    n_targets = len(preset.targets)
-    values["state"] = np.repeat(values["state"][:, None], n_targets, axis=1)
-    return np.stack([values[name] for name in VARIABLES[derivatives]], axis=2)
 
 
 def surface_arrays(job: Job) -> dict[str, da.Array]:

@@ -371,7 +371,12 @@ _ready = set()
 
 
 def _compiled(function):
-    """`function`, compiled or loaded from numba's disk cache under a file lock.
+    return compiled(function, _SIGNATURES[function])
+
+
+def compiled(function, signature: str):
+    """`function`, compiled for `signature` or loaded from numba's disk cache,
+    under a file lock.
 
     Several jobs starting at once would otherwise all compile and write the same
     cache entries together, numba's known cache race; with the lock the first
@@ -383,6 +388,6 @@ def _compiled(function):
     lock.mkdir(parents=True, exist_ok=True)
     with open(lock / "rnn_landscape.numba.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        function.compile(_SIGNATURES[function])
+        function.compile(signature)
     _ready.add(function)
     return function

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import __version__, kernel, quantities
+from . import __version__, quantities
 from .config import Descent, Preset
 from .store import ZARR_FORMAT, partial_path
 
@@ -98,11 +98,10 @@ def descend(
     running = np.ones(w.size, dtype=bool)
 
     for k in range(iterations + 1):
-        loss, grad_w, grad_b = _loss_and_gradient(
+        loss, grad_w, grad_b, grad_norm = _loss_and_gradient(
             w, b, x0, steps, target, activation, readout
         )
         running &= _in_bounds(w, b, loss, grad_w, grad_b)
-        grad_norm = quantities.gradient_norm(grad_w, grad_b)
         clipped = running & _exceeds(grad_norm, threshold)
         _record(history, k, running, w=w, b=b, loss=loss, grad_norm=grad_norm)
         history["clipped"][:, k] = clipped
@@ -132,19 +131,19 @@ def _empty_history(runs: int, iterations: int) -> dict[str, np.ndarray]:
 
 
 def _loss_and_gradient(w, b, x0, steps, target, activation, readout):
-    """E_T, dE_T/dw and dE_T/db at points (w, b), each of the points' shape."""
+    """E_T, its gradient and the gradient's norm at points (w, b), each of the
+    points' shape."""
     # Parameters out of bounds are replaced by 0 before the kernel sees them: the
     # run is stopped anyway, and this keeps overflow out of the jets.
     safe = _parameters_in_bounds(w, b)
     w, b = np.where(safe, w, 0.0), np.where(safe, b, 0.0)
-    jets = kernel.final_jets(w, b, x0, [steps], activation, order=1)
-    # Far out a jet can still overflow to inf (x_w of a linear activation grows
-    # like T w^(T-1)); the products below then give inf or NaN, which stops the run
-    # through `_in_bounds`, so their warnings say nothing new.
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss = quantities.squared_error(jets[:, 0], [target], readout)[0, 0]
-        gradient = quantities.loss_derivatives(jets, [target], readout)
-    return loss, gradient["grad_w"][0, 0], gradient["grad_b"][0, 0]
+    values = quantities.surface_quantities(
+        x0, w, b, [steps], [target], activation, readout, "first"
+    )
+    # Far out a jet can overflow to inf (x_w of a linear activation grows like
+    # T w^(T-1)); the loss or gradient is then inf or NaN, which stops the run
+    # through `_in_bounds`.
+    return tuple(values[name][0, 0] for name in ("loss", "grad_w", "grad_b", "grad_norm"))
 
 
 def _parameters_in_bounds(w, b) -> np.ndarray:
