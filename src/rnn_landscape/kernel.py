@@ -380,13 +380,15 @@ def compiled(function, signature: str):
 
     Several jobs starting at once would otherwise all compile and write the same
     cache entries together, numba's known cache race; with the lock the first
-    compiles and the rest load its result.
+    compiles and the rest load its result. One lock per function: jobs that need
+    different functions compile them side by side.
     """
     if function in _ready:
         return function
-    lock = Path(os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir())
-    lock.mkdir(parents=True, exist_ok=True)
-    with open(lock / "rnn_landscape.numba.lock", "w") as handle:
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / f"rnn_landscape.{function.__name__}.lock"
+    with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         function.compile(signature)
     _ready.add(function)
