@@ -3,9 +3,9 @@
 Times on the same grid and the same granted threads:
 - the notebook-style numpy reference (`rnn_landscape.reference`, one thread: numpy
   does not parallelize elementwise code);
-- our engine (the numba kernel in Dask tasks, loss included, each block dropped
-  where a job would write it to Zarr), for the loss alone and with its first
-  derivatives;
+- our engine (the numba kernel in a tile job's Dask tasks, one per chunk, loss
+  included, each chunk dropped where the job would write it to Zarr), for the
+  loss alone and with its first derivatives;
 - `np.exp` alone on an in-cache array, one copy per thread: the throughput of the
   one transcendental the model needs, as a practical roofline.
 Throughputs are in million point-steps per second (grid points times T).
@@ -20,10 +20,10 @@ import platform
 import resource
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import dask
-import dask.array as da
 import numba
 import numpy as np
 
@@ -57,24 +57,24 @@ def best_of(repeats: int, run) -> float:
     return min(times)
 
 
-class Discard:
-    """A `da.store` target that keeps nothing: each block is computed, handed
-    over as it would be to Zarr, and dropped, with no disk and no final array."""
-
-    def __setitem__(self, region, block):
-        pass
+def _compute_and_drop(job: Job, b_range: slice, w_range: slice) -> None:
+    # What a tile job's task does, less the write to Zarr.
+    engine.chunk_values(job, b_range, w_range)
 
 
 def time_engine(job: Job, threads: int) -> tuple[float, np.ndarray]:
-    """Seconds to compute every variable the job stores; and, untimed, the states."""
-    arrays = engine.surface_arrays(job)
+    """Seconds to compute every variable the job stores, with the Dask tasks of a
+    tile job (one per chunk), each chunk dropped where the job would write it;
+    and, untimed, the engine's states for the accuracy check."""
+    tasks = engine.chunk_tasks(job, 0, partial(_compute_and_drop, job))
     with dask.config.set(scheduler="threads", num_workers=threads):
-        dask.compute(arrays["state"][:, :64, :64])  # compile or load the JIT
-        seconds = best_of(
-            2, lambda: da.store(list(arrays.values()), [Discard() for _ in arrays])
-        )
-        (states,) = dask.compute(arrays["state"])
-    return seconds, states[0]
+        dask.compute(*tasks[:1])  # compile or load the JIT
+        seconds = best_of(3, lambda: dask.compute(*tasks))
+
+    states = np.empty((job.surface.b.num, job.surface.w.num))
+    for b_range, w_range in job.chunks_of(*job.tiles[0]):
+        states[b_range, w_range] = engine.chunk_values(job, b_range, w_range)["state"][0]
+    return seconds, states
 
 
 def time_exp(threads: int, size: int = 32768, repeats: int = 500) -> float:

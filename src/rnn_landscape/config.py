@@ -83,13 +83,22 @@ class Job:
         """Index ranges along (b, w) of each tile, numbered row by row."""
         return tile_slices(self.surface.b.num, self.surface.w.num, self.tile)
 
+    def chunks_of(self, b_range: slice, w_range: slice) -> list[tuple[slice, slice]]:
+        """Index ranges along (b, w) of the chunks inside a tile, row by row
+        (a tile is a whole number of chunks, less at the grid's far edges)."""
+        size = (b_range.stop - b_range.start, w_range.stop - w_range.start)
+        return [
+            (
+                slice(b_range.start + b.start, b_range.start + b.stop),
+                slice(w_range.start + w.start, w_range.start + w.stop),
+            )
+            for b, w in tile_slices(*size, self.chunk)
+        ]
+
     def chunks_per_tile(self) -> int:
         """Chunks in the first (largest) tile: the most Dask tasks a job can run
         at once, so the most threads it can use."""
-        b_range, w_range = self.tiles[0]
-        along_b = -(-(b_range.stop - b_range.start) // self.chunk.b)
-        along_w = -(-(w_range.stop - w_range.start) // self.chunk.w)
-        return along_b * along_w
+        return len(self.chunks_of(*self.tiles[0]))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -1,9 +1,11 @@
-"""One surface: the (b, w) grid cut into blocks, one Dask task per block, into Zarr.
+"""One surface: its tiles cut into Zarr chunks, one Dask task per chunk.
 
-Each task runs the kernel once over its block up to the largest step count and
+Each task runs the kernel once over its chunk up to the largest step count and
 keeps every requested step count on the way; the loss for every target, and the
 derivatives when asked for, come from those final states and jets in the same
-task, so no state is computed twice.
+task, which then writes its chunk straight into the store. One task per chunk,
+and none to slice or move arrays between them: with a task per variable and a
+task per write the threads lost a fifth of their time to Dask (benchmarks/).
 """
 
 import logging
@@ -12,9 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import dask
-import dask.array as da
 import numpy as np
-import xarray as xr
 from dask.callbacks import Callback
 
 from . import quantities, store
@@ -24,61 +24,39 @@ from .variables import VARIABLES
 log = logging.getLogger(__name__)
 
 
-def _block_quantities(b_block, w_block, *, preset, steps, derivatives):
-    """Every stored variable over one (b, w) block, stacked on a variable axis:
-    `(steps, targets, variables, b, w)`, the state repeated along targets."""
+def chunk_values(job: Job, b_range: slice, w_range: slice) -> dict[str, np.ndarray]:
+    """Every stored variable over one region of the grid: `state (steps, b, w)`,
+    the others `(steps, target, b, w)`."""
+    preset, surface = job.preset, job.surface
     # b runs down the rows and w along the columns: the (b, w) order of the store.
-    return quantities.stacked_quantities(
+    stacked = quantities.stacked_quantities(
         preset.x0,
-        w_block[None, :],
-        b_block[:, None],
-        steps,
+        surface.w.values[None, w_range],
+        surface.b.values[b_range, None],
+        surface.steps,
         preset.targets,
         preset.activation,
         preset.readout,
-        derivatives,
+        surface.derivatives,
     )
-
-
-def surface_arrays(job: Job) -> dict[str, da.Array]:
-    """Lazy arrays of every stored variable, chunked as stored: `state (steps, b, w)`,
-    the others `(steps, target, b, w)`."""
-    preset, surface, chunk = job.preset, job.surface, job.chunk
-    names = VARIABLES[surface.derivatives]
-    b = da.from_array(surface.b.values, chunks=chunk.b)
-    w = da.from_array(surface.w.values, chunks=chunk.w)
-
-    # One task per (b, w) block computes everything there: one pass of the
-    # recurrence, then the loss, its derivatives and their summaries.
-    stacked = da.blockwise(
-        partial(
-            _block_quantities,
-            preset=preset,
-            steps=np.asarray(surface.steps, dtype=np.int64),
-            derivatives=surface.derivatives,
-        ),
-        "stvbw",
-        b,
-        "b",
-        w,
-        "w",
-        new_axes={"s": len(surface.steps), "t": len(preset.targets), "v": len(names)},
-        dtype=np.float64,
-        meta=np.empty((0, 0, 0, 0, 0)),
-    )
-
-    # Stored chunks hold one step count and one target each (see store.py); the
-    # split happens after the kernel, so the recurrence still runs once per block.
-    arrays = {name: stacked[:, :, index] for index, name in enumerate(names)}
-    arrays["state"] = arrays["state"][:, 0]
-    return {
-        name: array.rechunk({0: 1} if name == "state" else {0: 1, 1: 1})
-        for name, array in arrays.items()
+    values = {
+        name: stacked[:, :, index]
+        for index, name in enumerate(VARIABLES[surface.derivatives])
     }
+    values["state"] = values["state"][:, 0]
+    return values
 
 
-def surface_dataset(job: Job) -> xr.Dataset:
-    return store.label_surface(job, surface_arrays(job))
+def _fill_chunk(job: Job, template: Path, b_range: slice, w_range: slice) -> None:
+    store.write_chunk(template, chunk_values(job, b_range, w_range), b_range, w_range)
+
+
+def chunk_tasks(job: Job, tile: int, work) -> list:
+    """One delayed call of `work(b_range, w_range)` per chunk of a tile."""
+    return [
+        dask.delayed(work, pure=False)(b_range, w_range)
+        for b_range, w_range in job.chunks_of(*job.tiles[tile])
+    ]
 
 
 class _LogProgress(Callback):
@@ -135,16 +113,16 @@ def compute_tile(
     started = time.perf_counter()
     store.check_template(job, template)
 
-    # Slicing the lazy surface keeps only the tasks of this tile's chunks.
-    dataset = surface_dataset(job).isel(b=b_range, w=w_range)
+    tasks = chunk_tasks(job, tile, partial(_fill_chunk, job, template))
     with (
         dask.config.set(scheduler=scheduler, num_workers=threads),
         _LogProgress(label),
     ):
-        store.write_region(dataset, template, {"b": b_range, "w": w_range})
+        dask.compute(*tasks)
 
     elapsed = time.perf_counter() - started
-    point_steps = dataset.sizes["b"] * dataset.sizes["w"] * surface.steps[-1]
+    points = (b_range.stop - b_range.start) * (w_range.stop - w_range.start)
+    point_steps = points * surface.steps[-1]
     log.info(
         "%s done in %.2f s (%.1f million point-steps/s)",
         label,

@@ -169,14 +169,19 @@ def check_template(job: Job, partial: Path) -> None:
         )
 
 
-def write_region(dataset: xr.Dataset, partial: Path, region: dict[str, slice]) -> None:
-    """Write the data variables of `dataset` into their region of a template.
+def write_chunk(
+    partial: Path, values: dict[str, np.ndarray], b_range: slice, w_range: slice
+) -> None:
+    """Write the variables of one chunk-aligned region of the grid into a template.
 
-    Coordinates are left out: the template holds them already, and rewriting them
-    from every tile would make several writers share their chunks.
+    `values` holds each variable over the region, with its dimensions as stored.
+    Only data chunks are written: the template holds the coordinates and the
+    metadata already, and rewriting them from every task would make several
+    writers share their chunks.
     """
-    data = dataset.drop_vars(list(dataset.coords))
-    data.to_zarr(partial, mode="r+", region=region, consolidated=False)
+    group = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT)
+    for name, block in values.items():
+        group[name][..., b_range, w_range] = block
 
 
 def finalize(job: Job, partial: Path, path: Path) -> None:
