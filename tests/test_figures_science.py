@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.collections import QuadMesh
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from rnn_landscape.figures.bifurcation import bifurcation
 from rnn_landscape.figures.common import save
+from rnn_landscape.figures.derivatives import alignment, curvature, gradient_norm
 from rnn_landscape.figures.walls import draw_theory, walls
 from rnn_landscape.kernel import READOUTS, final_states
 from rnn_landscape.walls import find_walls
@@ -149,3 +150,65 @@ def test_walls_map_of_a_wide_surface_names_every_kind_of_curve():
 
     kinds = [label.split(":")[0].split(" (")[0] for label in legend_labels(figure)]
     assert kinds == ["predicted wall", "fold", "flip", "wall found on the grid"]
+
+
+def derivative_maps(dataset):
+    """Each derivative map, by the name of the variable it draws."""
+    return {
+        "grad_norm": gradient_norm(dataset),
+        "curvature": curvature(dataset),
+        "alignment": alignment(dataset),
+    }
+
+
+def test_derivative_maps_draw_the_stored_slice_with_theory_and_a_colour_bar(tiny_stores):
+    ds = xr.open_zarr(tiny_stores["paper", "wide"])  # derivatives: second
+
+    for name, figure in derivative_maps(ds).items():
+        ax, bar = figure.axes
+        (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+        stored = ds[name].sel(steps=50, target=0.7).values
+        assert np.array_equal(
+            mesh.get_array().reshape(stored.shape), stored, equal_nan=True
+        )
+        assert any(label.startswith("predicted wall") for label in legend_labels(figure))
+        assert bar.get_ylabel(), name
+    assert isinstance(mesh.norm, Normalize) and (mesh.norm.vmin, mesh.norm.vmax) == (0, 1)
+
+
+def test_one_exploding_point_does_not_blank_the_gradient_and_curvature_maps(tiny_stores):
+    # Where x_0 sits exactly on the wall line the state never leaves the unstable
+    # fixed point and the derivatives grow as (w act'(x*))^T: 1e15 against ~10
+    # elsewhere (the notebook preset on wide_8). The map must still show the rest.
+    ds = xr.open_zarr(tiny_stores["notebook", "wide"]).load()
+    rng = np.random.default_rng(0)
+    shape = ds.grad_norm.shape
+    ds["grad_norm"].values = rng.uniform(5.0, 40.0, shape)
+    ds["curvature"].values = rng.uniform(-20.0, 20.0, shape)
+    ds["grad_norm"].values[-1, 0, 11, 10] = 2.5e15
+    ds["curvature"].values[-1, 0, 11, 10] = 3.2e30
+
+    for name in ("grad_norm", "curvature"):
+        figure = derivative_maps(ds)[name]
+
+        (mesh,) = [c for c in figure.axes[0].collections if isinstance(c, QuadMesh)]
+        values = np.abs(ds[name].isel(steps=-1, target=0))
+        threshold = getattr(mesh.norm, "linthresh", None) or mesh.norm.vmin
+        # Below the scale's bottom (or in a symmetric log scale's linear part):
+        # at most a few percent of the points, and the outlier keeps the top.
+        assert float((values < threshold).mean()) <= 0.05, name
+        assert mesh.norm.vmax == float(values.max()), name
+
+
+def test_walls_map_keeps_the_predicted_wall_visible_beside_the_found_points(tiny_stores):
+    figure = walls(xr.open_zarr(tiny_stores["paper", "wide"]))
+
+    ax = figure.axes[0]
+    (found,) = [line for line in ax.get_lines() if "found" in line.get_label()]
+    predicted = [line for line in ax.get_lines() if line.get_color() == "tab:red"]
+    # Points drawn over a line of their own width hid it: the band is wider than
+    # a point, and under it.
+    assert predicted and all(
+        line.get_linewidth() > 2 * found.get_markersize() for line in predicted
+    )
+    assert all(line.get_zorder() < found.get_zorder() for line in predicted)

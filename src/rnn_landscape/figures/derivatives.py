@@ -12,7 +12,15 @@ from matplotlib.colors import LogNorm, Normalize, SymLogNorm
 from matplotlib.figure import Figure
 
 from .common import model_note
-from .walls import draw_theory
+from .walls import STYLES, draw_theory
+
+# Thinner than on the walls map, the wall dashed: a ridge of exploding gradient
+# lies on the predicted wall, one grid step wide, and a solid line would hide it.
+THIN_STYLES = {
+    "wall": {**STYLES["wall"], "linestyle": (0, (4, 3)), "linewidth": 0.9},
+    "fold": {**STYLES["fold"], "linewidth": 0.7},
+    "flip": {**STYLES["flip"], "linewidth": 0.9},
+}
 
 
 def _slice(dataset: xr.Dataset, name: str) -> tuple[xr.DataArray, int]:
@@ -36,7 +44,7 @@ def _map(dataset: xr.Dataset, name: str, norm, cmap: str, label: str, title: str
         rasterized=True,
     )
     figure.colorbar(mesh, ax=ax, label=label.format(T=steps))
-    draw_theory(ax, dataset)
+    draw_theory(ax, dataset, styles=THIN_STYLES)
     ax.set_xlabel("$w$")
     ax.set_ylabel("$b$")
     ax.set_title(f"{title.format(T=steps)}\n{model_note(dataset)}", fontsize=10)
@@ -44,12 +52,19 @@ def _map(dataset: xr.Dataset, name: str, norm, cmap: str, label: str, title: str
 
 
 def _positive_range(values: np.ndarray) -> tuple[float, float]:
-    """Limits of a log colour scale: the finite positive values, at most 12 decades."""
+    """Limits of a log colour scale: from the first percentile of the finite
+    positive values to the largest.
+
+    The largest is kept: it is the point nearest the wall, where the gradient
+    explodes, and the map is there to show it. The bottom ignores the few points
+    (a zero gradient at the loss's minimum, say) that would stretch the scale over
+    decades where nothing else lies; they are drawn in the lowest colour.
+    """
     positive = values[np.isfinite(values) & (values > 0)]
     if positive.size == 0:
         return 1e-12, 1.0
-    top = float(positive.max())
-    return max(float(positive.min()), top * 1e-12), top
+    bottom, top = np.percentile(positive, [1, 100])
+    return float(min(bottom, top / 10)), float(top)
 
 
 def gradient_norm(dataset: xr.Dataset) -> Figure:
@@ -66,10 +81,8 @@ def gradient_norm(dataset: xr.Dataset) -> Figure:
 
 def curvature(dataset: xr.Dataset) -> Figure:
     values, _ = _slice(dataset, "curvature")
-    # Signed: a symmetric log scale, linear within one decade of the smallest size
-    # worth showing.
-    _, top = _positive_range(np.abs(values.values))
-    threshold = max(top * 1e-9, 1e-12)
+    # Signed: a symmetric log scale, linear up to the smallest size worth showing.
+    threshold, top = _positive_range(np.abs(values.values))
     return _map(
         dataset,
         "curvature",

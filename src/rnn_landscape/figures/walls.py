@@ -21,14 +21,17 @@ STYLES = {
     "fold": dict(color="black", linestyle="--", linewidth=1.0),
     "flip": dict(color="black", linestyle=":", linewidth=1.2),
 }
-# Above the predicted lines (zorder), white with a dark rim to show on any colour.
+# On the walls map the predicted wall is a broad pale band and the walls found are
+# small dark points on top: each point is seen to lie inside the band, and the band
+# to run on where the grid finds nothing. (Points over a thin line hid it.)
+WALL_BAND = {**STYLES["wall"], "linewidth": 7.0, "alpha": 0.45, "solid_capstyle": "butt"}
+BAND_STYLES = {**STYLES, "wall": WALL_BAND}
 FOUND_STYLE = dict(
     marker="o",
-    markersize=2.5,
+    markersize=1.3,
     linestyle="none",
-    markerfacecolor="white",
-    markeredgecolor="0.15",
-    markeredgewidth=0.4,
+    color="black",
+    markeredgewidth=0,
     zorder=3,
 )
 
@@ -45,8 +48,11 @@ def theory_labels(dataset: xr.Dataset) -> dict[str, str]:
     }
 
 
-def draw_theory(ax, dataset: xr.Dataset, *, legend: bool = True) -> list:
-    """Predicted walls, folds and flips over the dataset's (w, b) region.
+def draw_theory(
+    ax, dataset: xr.Dataset, *, legend: bool = True, styles: dict = STYLES
+) -> list:
+    """Predicted walls, folds and flips over the dataset's (w, b) region, each
+    kind drawn in its style of `styles`.
 
     Returns the drawn lines; each kind is labelled once, so a legend lists three
     entries at most. Axis limits are kept to the region.
@@ -62,7 +68,7 @@ def draw_theory(ax, dataset: xr.Dataset, *, legend: bool = True) -> list:
         # Only the first curve of a kind is labelled: one legend entry per kind.
         label = labels.pop(curve.kind, None)
         lines += ax.plot(
-            curve.w, curve.b, label=label or "_nolegend_", **STYLES[curve.kind]
+            curve.w, curve.b, label=label or "_nolegend_", **styles[curve.kind]
         )
     ax.set_xlim(*w_limits)
     ax.set_ylim(*b_limits)
@@ -88,7 +94,7 @@ def walls(dataset: xr.Dataset, *, show_found: bool = True, cmap: str = "viridis"
         rasterized=True,  # a vector PDF of 641 601 cells would weigh tens of MB
     )
     figure.colorbar(mesh, ax=ax, label=f"{loss_tex(dataset, steps, target)} (log scale)")
-    draw_theory(ax, dataset, legend=False)
+    draw_theory(ax, dataset, legend=False, styles=BAND_STYLES)
     if show_found:
         found = find_walls(loss)
         ax.plot(
@@ -98,7 +104,7 @@ def walls(dataset: xr.Dataset, *, show_found: bool = True, cmap: str = "viridis"
             **FOUND_STYLE,
         )
     # Below the axes: over them it would hide part of a 40 x 40 region's curves.
-    figure.legend(loc="outside lower center", ncols=2, fontsize=8)
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8, markerscale=3)
 
     ax.set_xlabel("$w$")
     ax.set_ylabel("$b$")
