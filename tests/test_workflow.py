@@ -118,6 +118,10 @@ def test_tiny_run_makes_every_store_and_figure_and_reruns_only_what_changed(
             lambda c: c["presets"]["paper"].update(readout="softmax"),
             "'softmax' is not one of",
         ),
+        (  # an address without its protocol
+            lambda c: c["compute"].update(dask_scheduler="localhost:8786"),
+            "'localhost:8786' does not match",
+        ),
     ],
 )
 def test_bad_config_fails_before_any_job_and_writes_nothing(

@@ -30,18 +30,29 @@ def _init(args: argparse.Namespace) -> None:
 
 def _tile(args: argparse.Namespace) -> None:
     from .config import Job
-    from .engine import compute_tile
+    from .engine import compute_tile, scheduler_address
 
-    compute_tile(Job.from_json(args.job), args.partial, args.tile, threads=args.threads)
+    compute_tile(
+        Job.from_json(args.job),
+        args.partial,
+        args.tile,
+        threads=args.threads,
+        scheduler=scheduler_address(args.scheduler) or "threads",
+    )
     args.done.parent.mkdir(parents=True, exist_ok=True)
     args.done.touch()
 
 
 def _build(args: argparse.Namespace) -> None:
     from .config import Job
-    from .engine import compute_surface
+    from .engine import compute_surface, scheduler_address
 
-    compute_surface(Job.from_json(args.job), args.out, threads=args.threads)
+    compute_surface(
+        Job.from_json(args.job),
+        args.out,
+        threads=args.threads,
+        scheduler=scheduler_address(args.scheduler) or "threads",
+    )
 
 
 def _finalize(args: argparse.Namespace) -> None:
@@ -89,6 +100,15 @@ def _render(args: argparse.Namespace) -> None:
     log.info("wrote %s", ", ".join(map(str, args.out)))
 
 
+def add_scheduler_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask distributed scheduler to compute on, such as tcp://host:8786"
+        " (default: $RNN_LANDSCAPE_DASK_SCHEDULER, else local threads)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-landscape",
@@ -116,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument(
         "--threads", type=int, default=1, help="local Dask threads (default: 1)"
     )
+    add_scheduler_option(tile)
     tile.add_argument(
         "--done", required=True, type=Path, help="file to create once the tile is written"
     )
@@ -138,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--threads", type=int, default=1, help="local Dask threads (default: 1)"
     )
+    add_scheduler_option(build)
     build.set_defaults(run=_build)
 
     descend = commands.add_parser(

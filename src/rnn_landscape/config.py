@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass
 from .grid import Axis, AxisError, make_axis, tile_slices
 from .variables import ORDER
 
+# Names the Dask scheduler that compute jobs send their tasks to, when the
+# config's `compute.dask_scheduler` does not (the workflow sets it from there).
+SCHEDULER_VARIABLE = "RNN_LANDSCAPE_DASK_SCHEDULER"
+
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message starts with its key."""
@@ -160,6 +164,7 @@ class Config:
     chunk: Block
     tile: Block
     threads: int
+    dask_scheduler: str | None
     figures: dict[str, dict]
     descent: Descent
 
@@ -336,6 +341,7 @@ def parse_config(config: dict) -> Config:
         chunk=chunk,
         tile=tile,
         threads=int(compute["threads"]),
+        dask_scheduler=compute.get("dask_scheduler"),
         figures=figures,
         descent=descent,
     )
