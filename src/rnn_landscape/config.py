@@ -9,7 +9,9 @@ builds the objects the engine and the figures use. Every error names its key.
 import itertools
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .grid import Axis, AxisError, make_axis, tile_slices
 from .variables import ORDER
@@ -25,6 +27,14 @@ class ConfigError(ValueError):
     def __init__(self, key: str, problem: str):
         super().__init__(f"config key '{key}': {problem}")
         self.key = key
+
+
+class ConfigProblems(ValueError):
+    """Every problem found in a configuration, one line each, naming its key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -318,6 +328,87 @@ def check_budget(surfaces: dict[str, Surface], budget: int) -> None:
                 f" over the budget of {budget:.3g};"
                 " coarsen the grid, or raise compute.max_point_steps if it is meant",
             )
+
+
+def check_config(config: dict, schema: Path, files: Iterable[Path] = ()) -> Config:
+    """The workflow's whole check of its configuration, before any job runs.
+
+    The YAML `files` it was read from must not repeat a key (PyYAML keeps the
+    last and says nothing); `config` must fit `schema`, every violation listed
+    by key; then Snakemake's `validate` fills in the schema's defaults, and
+    `parse_config` checks what a schema cannot express.
+    """
+    problems = [problem for path in files for problem in repeated_keys(path)]
+    problems += schema_problems(config, schema)
+    if problems:
+        raise ConfigProblems(problems)
+
+    from snakemake.utils import validate
+
+    validate(config, str(schema))
+    try:
+        return parse_config(config)
+    except ConfigError as error:
+        raise ConfigProblems([str(error)]) from None
+
+
+def schema_problems(config: dict, schema: Path) -> list[str]:
+    """Each place where `config` breaks the JSON schema, as "config key 'a.b[0]': ..."."""
+    import jsonschema
+    import yaml
+
+    rules = yaml.safe_load(Path(schema).read_text())
+    validator = jsonschema.Draft202012Validator(rules)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: e.json_path):
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties":
+            # One line per unknown key, naming it and the keys allowed there.
+            known = list(error.schema.get("properties", {}))
+            for unknown in sorted(set(error.instance) - set(known)):
+                key = dotted_key([*path, unknown])
+                expected = ", ".join(known) or "none"
+                problems.append(
+                    f"config key '{key}': unknown key; expected one of {expected}"
+                )
+            continue
+        message = error.message
+        if error.validator == "pattern" and "description" in error.schema:
+            message += f"; expected: {error.schema['description']}"
+        problems.append(f"config key '{dotted_key(path) or '(top level)'}': {message}")
+    return problems
+
+
+def dotted_key(path: Iterable) -> str:
+    """`surfaces.zoom.steps[0]` from the parts of a path into the config."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
+
+
+def repeated_keys(path: Path) -> list[str]:
+    """Every key that appears twice in one mapping of the YAML file at `path`."""
+    import yaml
+
+    problems = []
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    problems.append(
+                        f"config file {path}, line {line}: key '{key}' appears twice in"
+                        " one mapping; YAML would keep only the last silently"
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    yaml.load(Path(path).read_text(), Loader=StrictLoader)  # noqa: S506 (a SafeLoader)
+    return problems
 
 
 def parse_config(config: dict) -> Config:
