@@ -18,6 +18,7 @@ def workspace(tmp_path, config: dict | None = None):
     shutil.copy(REPO / "Snakefile", tmp_path)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "config", tmp_path / "config")
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     if config is not None:
         (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
