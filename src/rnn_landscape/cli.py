@@ -1,12 +1,14 @@
 """Command line: every workflow rule is one call of `rnn-landscape`.
 
 Parsing only; the work is done by the engine, the store and the figures.
-Exit codes: 0 success, 1 the work failed, 2 bad arguments.
+Exit codes: 0 success, 1 the work failed (or `check` found problems), 2 bad
+arguments (for `check`, a path that holds no store).
 """
 
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -90,7 +92,16 @@ def _render(args: argparse.Namespace) -> None:
 
     log = logging.getLogger(__name__)
     log.info("rendering %s from %s", args.figure, ", ".join(map(str, args.store)))
-    datasets = [open_surface(path) for path in args.store]
+    openers = [open_surface] * len(args.store)
+    if args.figure == "trajectories":
+        # The descent runs: written whole before one rename, with no chunks to
+        # fill and no completion mark. Imported here: it pulls in numba.
+        from .trajectories import open_trajectories
+
+        openers[-1] = open_trajectories
+    datasets = [
+        open_store(path) for open_store, path in zip(openers, args.store, strict=True)
+    ]
     options = json.loads(args.options)
     if args.figure == "wide_panels":
         figure = RENDERERS[args.figure](datasets, **options)  # any number of panels
@@ -98,6 +109,35 @@ def _render(args: argparse.Namespace) -> None:
         figure = RENDERERS[args.figure](*datasets, **options)
     save(figure, args.out)
     log.info("wrote %s", ", ".join(map(str, args.out)))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .integrity import NotAStore, check_store
+
+    try:
+        report = check_store(args.store, args.samples, args.seed, args.rtol)
+    except NotAStore as error:
+        print(f"rnn-landscape check: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): not a failure of the check. Python
+        # would meet the closed pipe again when flushing at exit (its docs' advice).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0 if report.ok else 1
+
+
+def _at_least_zero(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"{text} is below zero")
+        return value
+
+    parse.__name__ = kind.__name__  # named in argparse's "invalid int value"
+    return parse
 
 
 def add_scheduler_option(command: argparse.ArgumentParser) -> None:
@@ -208,6 +248,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file; repeat for several formats",
     )
     render.set_defaults(run=_render)
+
+    check = commands.add_parser(
+        "check",
+        help="check a stored surface against the data contract, values included",
+        description="Check a surface store: metadata, attributes, dimensions,"
+        " coordinates and variables against the job it records, its completion mark"
+        " and chunk files, and sampled points computed again. Lists every problem"
+        " and exits with 1 if there is any, 0 if none.",
+    )
+    check.add_argument("store", type=Path, help="a .zarr surface store")
+    check.add_argument(
+        "--samples",
+        type=_at_least_zero(int),
+        default=64,
+        help="grid points to compute again at every step count and target"
+        " (default: 64; 0: none; more than the grid has: all)",
+    )
+    check.add_argument(
+        "--seed", type=int, default=0, help="picks the sampled points (default: 0)"
+    )
+    check.add_argument(
+        "--rtol",
+        type=_at_least_zero(float),
+        default=0.0,
+        help="relative difference allowed between stored and computed values"
+        " (default: 0, as on the kind of CPU that computed the store)",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -225,11 +294,16 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        args.run(args)
-    except Exception:
-        logging.getLogger("rnn_landscape").exception("%s failed", args.command)
+        return args.run(args) or 0
+    except Exception as error:
+        log = logging.getLogger("rnn_landscape")
+        from .store import StoreError
+
+        if isinstance(error, StoreError):  # a refusal that says what to do
+            log.error("%s refused: %s", args.command, error)
+        else:
+            log.exception("%s failed", args.command)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -375,8 +375,25 @@ def schema_problems(config: dict, schema: Path) -> list[str]:
         message = error.message
         if error.validator == "pattern" and "description" in error.schema:
             message += f"; expected: {error.schema['description']}"
+        if error.validator == "type" and _exponent_as_text(error.instance):
+            message += NUMBER_AS_TEXT
         problems.append(f"config key '{dotted_key(path) or '(top level)'}': {message}")
     return problems
+
+
+# PyYAML, which Snakemake reads configs with, follows YAML 1.1: an exponent
+# needs a dot and a sign, so 1e6 and 1.0e6 are read as text.
+NUMBER_AS_TEXT = "; unquoted, YAML reads 1e6 and 1.0e6 as text: write 1.0e+6 or 1000000"
+
+
+def _exponent_as_text(value) -> bool:
+    """Whether `value` is text that YAML 1.1 did not read as the number it is."""
+    if not isinstance(value, str) or not {"e", "E"} & set(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def dotted_key(path: Iterable) -> str:

@@ -63,6 +63,11 @@ def _check_finite(*values: float) -> None:
 
 def _check_range(start: float, stop: float) -> None:
     _check_finite(start, stop)
+    if start == stop:
+        raise AxisError(
+            f"start must be below stop, got {start}..{stop}; give a single value"
+            f" as a bare number ({start}) instead of a range"
+        )
     if not start < stop:
         raise AxisError(f"start must be below stop, got {start}..{stop}")
 

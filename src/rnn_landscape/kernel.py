@@ -224,30 +224,77 @@ def _linear_slopes(x):
     return x, 1.0, 0.0
 
 
+# Careful steps. Where a' or a'' is 0 (exactly: the linear unit's a'' and
+# sigmoid's and tanh's at x = 0; or below float64's range: a saturated unit), the
+# terms it multiplies are 0, also where a derivative of x has overflowed to inf,
+# which gives 0 * inf = NaN otherwise (tanh from x0 = b = 0 at w = 5, T = 100000;
+# from x0 = 1e-300 at w = 1e6: tests/test_extreme.py). The derivatives are zeroed
+# inside those terms, not the terms, so that each keeps its FMA and every other
+# point its bits. `careful` is a constant of each compiled loop: the plain one
+# is the loop as it was, and only a block that came out NaN is carried again
+# carefully (`_carry_jet`); a test in every step cost 6 % of the second-order
+# kernel's speed on the sigmoid.
 @nb.njit(inline="always", **JIT)
-def _advance_first(slopes, jet, w, b):
+def _advance_first(slopes, careful, jet, w, b):
     x, x_w, x_b = jet[0], jet[1], jet[2]
     for i in range(BLOCK):
         a, da, _ = slopes(x[i])
         gain = w[i] * da
-        x_w[i] = a + gain * x_w[i]
-        x_b[i] = 1.0 + gain * x_b[i]
+        flat = careful and da == 0.0
+        p1 = 0.0 if flat else x_w[i]
+        q1 = 0.0 if flat else x_b[i]
+        x_w[i] = a + gain * p1
+        x_b[i] = 1.0 + gain * q1
         x[i] = w[i] * a + b[i]
 
 
 @nb.njit(inline="always", **JIT)
-def _advance_second(slopes, jet, w, b):
+def _advance_second(slopes, careful, jet, w, b):
     x, x_w, x_b, x_ww, x_wb, x_bb = jet[0], jet[1], jet[2], jet[3], jet[4], jet[5]
     for i in range(BLOCK):
         a, da, dda = slopes(x[i])
         p, q = x_w[i], x_b[i]
         gain = w[i] * da
-        x_ww[i] = 2.0 * da * p + w[i] * dda * p * p + gain * x_ww[i]
-        x_wb[i] = da * q + w[i] * dda * p * q + gain * x_wb[i]
-        x_bb[i] = w[i] * dda * q * q + gain * x_bb[i]
-        x_w[i] = a + gain * p
-        x_b[i] = 1.0 + gain * q
+        flat = careful and da == 0.0
+        straight = careful and dda == 0.0
+        p1, q1 = (0.0, 0.0) if flat else (p, q)
+        p2, q2 = (0.0, 0.0) if straight else (p, q)
+        ww1, wb1, bb1 = (0.0, 0.0, 0.0) if flat else (x_ww[i], x_wb[i], x_bb[i])
+        x_ww[i] = 2.0 * da * p1 + w[i] * dda * p2 * p2 + gain * ww1
+        x_wb[i] = da * q1 + w[i] * dda * p2 * q2 + gain * wb1
+        x_bb[i] = w[i] * dda * q2 * q2 + gain * bb1
+        x_w[i] = a + gain * p1
+        x_b[i] = 1.0 + gain * q1
         x[i] = w[i] * a + b[i]
+
+
+@nb.njit(inline="always", **JIT)
+def _carry_block(slopes, careful, jet, wb, bb, x0, steps, out, start, filled):
+    """Carry one block's jet through every step into out[:, :, start:]."""
+    jet[:] = 0.0
+    jet[0, :] = x0
+
+    wanted = 0
+    for t in range(1, steps[-1] + 1):
+        if out.shape[1] == len(JET_FIRST):
+            _advance_first(slopes, careful, jet, wb, bb)
+        else:
+            _advance_second(slopes, careful, jet, wb, bb)
+        if t == steps[wanted]:
+            out[wanted, :, start : start + filled] = jet[:, :filled]
+            wanted += 1
+
+
+@nb.njit(inline="always", **JIT)
+def _derivative_nan(jet):
+    """Whether any derivative in the block is NaN. Each carries gain times
+    itself, so a NaN stays to the last step. No early exit: a branch per point
+    kept this loop from vectorizing and cost the linear unit 7 %."""
+    found = False
+    for v in range(1, jet.shape[0]):
+        for i in range(BLOCK):
+            found |= math.isnan(jet[v, i])
+    return found
 
 
 @nb.njit(inline="always", **JIT)
@@ -260,18 +307,9 @@ def _carry_jet(slopes, w, b, x0, steps, out):
 
     for start in range(0, w.size, BLOCK):
         filled = _load_block(w, b, start, wb, bb)
-        jet[:] = 0.0
-        jet[0, :] = x0
-
-        wanted = 0
-        for t in range(1, steps[-1] + 1):
-            if out.shape[1] == len(JET_FIRST):
-                _advance_first(slopes, jet, wb, bb)
-            else:
-                _advance_second(slopes, jet, wb, bb)
-            if t == steps[wanted]:
-                out[wanted, :, start : start + filled] = jet[:, :filled]
-                wanted += 1
+        _carry_block(slopes, False, jet, wb, bb, x0, steps, out, start, filled)
+        if _derivative_nan(jet):
+            _carry_block(slopes, True, jet, wb, bb, x0, steps, out, start, filled)
 
 
 @nb.njit(**JIT)

@@ -12,7 +12,9 @@ A store holds
 A store is built as a template at `<name>.zarr.partial` (metadata only; unwritten
 chunks read as NaN), filled tile by tile through chunk-aligned region writes, then
 finalized: attribute `complete` set to true, metadata consolidated, and one rename
-to `<name>.zarr`.
+to `<name>.zarr`. Every chunk is written, even one of NaN only, so a chunk without
+a file is one never written (or deleted since): `finalize` refuses to mark such a
+store complete, and `open_surface` refuses to open one, or one not marked complete.
 
 Stores use Zarr format 2, whose consolidated metadata every Zarr reader knows
 (zarr-python 3 warns that consolidated metadata is not part of format 3).
@@ -22,6 +24,10 @@ reader of one slice or one region touches only the chunks it needs.
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,7 +65,9 @@ def surface_attrs(job: Job) -> dict:
         ),
         "loss": "squared_error",
         "loss_formula": f"E_T = ({preset.readout}(x_T) - target)^2",
-        "x0": preset.x0,
+        # float(): a preset built in Python may hold a NumPy scalar, which would
+        # come back from JSON as a plain float, no longer what was written.
+        "x0": float(preset.x0),
         "activation": preset.activation,
         "readout": preset.readout,
         "preset": preset.name,
@@ -150,8 +158,16 @@ def create_template(job: Job, partial: Path) -> None:
     )
 
 
-class TemplateMismatch(RuntimeError):
+class StoreError(RuntimeError):
+    """A store that cannot be used as it is; the message says what to do."""
+
+
+class TemplateMismatch(StoreError):
     """A template left by a run of another configuration."""
+
+
+class IncompleteStore(StoreError):
+    """A store not marked complete, or with chunks never written (or deleted)."""
 
 
 def check_template(job: Job, partial: Path) -> None:
@@ -181,13 +197,23 @@ def write_chunk(
     """
     group = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT)
     for name, block in values.items():
-        group[name][..., b_range, w_range] = block
+        # zarr skips a chunk that holds only the fill value (NaN) by default; it
+        # would read back the same, but its missing file would look like a chunk
+        # never written, which `missing_chunks` must be able to tell apart.
+        array = group[name].with_config({"write_empty_chunks": True})
+        array[..., b_range, w_range] = block
 
 
 def finalize(job: Job, partial: Path, path: Path) -> None:
     """Mark a fully written store complete, consolidate its metadata and move it
     to its final place in one rename."""
     check_template(job, partial)
+    missing = missing_chunks(partial, arrays_of(file_metadata(partial)))
+    if missing:
+        raise IncompleteStore(
+            f"{partial} is not fully written: {_count_chunks(missing)}; not every"
+            " tile finished. Delete it and its .tiles folder beside it, then run again"
+        )
     group = zarr.open_group(partial, mode="r+", zarr_format=ZARR_FORMAT)
     group.attrs["complete"] = True
     zarr.consolidate_metadata(partial, zarr_format=ZARR_FORMAT)
@@ -198,8 +224,114 @@ def finalize(job: Job, partial: Path, path: Path) -> None:
     Path(partial).rename(path)
 
 
+def metadata_files(path: Path) -> list[Path]:
+    """The metadata files of a Zarr format 2 store, its arrays' included: what
+    consolidation copies into `.zmetadata`."""
+    names = (".zgroup", ".zattrs", ".zarray")
+    path = Path(path)
+    found = [*path.glob(".z*"), *path.glob("*/.z*")]
+    return sorted(file for file in found if file.name in names)
+
+
+def file_metadata(path: Path) -> dict:
+    """A store's metadata as its own files hold it, keyed as in `.zmetadata`."""
+    return {
+        file.relative_to(path).as_posix(): json.loads(file.read_text())
+        for file in metadata_files(path)
+    }
+
+
+def consolidated_metadata(path: Path) -> dict:
+    """A finished store's metadata as readers see it, from `.zmetadata`."""
+    return json.loads((Path(path) / ".zmetadata").read_text())["metadata"]
+
+
+def arrays_of(metadata: dict) -> dict[str, dict]:
+    """{array name: its `.zarray`} from a store's metadata."""
+    suffix = "/.zarray"
+    return {
+        key.removesuffix(suffix): meta
+        for key, meta in metadata.items()
+        if key.endswith(suffix)
+    }
+
+
+def chunk_keys(array: dict) -> list[str]:
+    """Every chunk of an array, named as its files are, from its `.zarray`."""
+    counts = [
+        math.ceil(size / chunk)
+        for size, chunk in zip(array["shape"], array["chunks"], strict=True)
+    ]
+    separator = array.get("dimension_separator") or "."
+    indices = itertools.product(*map(range, counts))
+    return [separator.join(map(str, index)) or "0" for index in indices]
+
+
+def _files_under(folder: Path) -> set[str]:
+    # One listing per array: chunk files are never opened, so this stays cheap
+    # for the largest stores (a few thousand chunks per variable).
+    found = set()
+    for root, _, files in os.walk(folder):
+        prefix = Path(root).relative_to(folder)
+        found.update((prefix / name).as_posix() for name in files)
+    return found
+
+
+def missing_chunks(path: Path, arrays: dict[str, dict]) -> list[str]:
+    """Chunks of `arrays` without a file in the store, as `loss/0.0.1.2`.
+
+    A chunk never written reads as NaN everywhere, like a chunk of true NaN:
+    only the file tells them apart (`write_chunk` writes both).
+    """
+    path = Path(path)
+    missing = []
+    for name, array in sorted(arrays.items()):
+        present = _files_under(path / name)
+        missing += [f"{name}/{key}" for key in chunk_keys(array) if key not in present]
+    return missing
+
+
+def _count_chunks(missing: list[str], shown: int = 5) -> str:
+    names = ", ".join(missing[:shown])
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    files = "chunk file" if len(missing) == 1 else "chunk files"
+    return f"{len(missing)} {files} missing ({names}{more}), which read as NaN"
+
+
+def incompleteness(path: Path) -> list[str]:
+    """Why the store at `path` is not complete, empty if it is: its completion
+    mark and the chunk files it should have. Files are listed, never read."""
+    path = Path(path)
+    if not (path / ".zmetadata").is_file():
+        return ["it has no consolidated metadata (.zmetadata), which finalize writes"]
+    metadata = consolidated_metadata(path)
+
+    reasons = []
+    attrs = metadata.get(".zattrs", {})
+    if "complete" not in attrs:
+        reasons.append("it has no attribute 'complete', which finalize sets")
+    elif attrs["complete"] is not True:
+        shown = json.dumps(attrs["complete"])
+        reasons.append(f"its attribute 'complete' is {shown}, not true")
+    missing = missing_chunks(path, arrays_of(metadata))
+    if missing:
+        reasons.append(_count_chunks(missing))
+    return reasons
+
+
 def open_surface(path: Path) -> xr.Dataset:
-    """Open a store lazily, as any user would."""
+    """Open a complete store lazily, as any user would.
+
+    A store not marked complete, or missing chunk files, is refused with
+    `IncompleteStore`: its gaps would read as NaN and draw as empty regions.
+    """
     import xarray as xr
 
+    reasons = incompleteness(path)
+    if reasons:
+        raise IncompleteStore(
+            f"{path} is not a complete store: {'; '.join(reasons)}. Delete it and run"
+            " snakemake again, which recomputes it; `rnn-landscape check"
+            f" {path}` lists every problem"
+        )
     return xr.open_zarr(path, consolidated=True)

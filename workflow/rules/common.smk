@@ -1,12 +1,15 @@
 import json
+import math
+import os
 from dataclasses import asdict
+from pathlib import Path
 import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from rnn_landscape.config import ConfigError, parse_config
+from rnn_landscape.config import SCHEDULER_VARIABLE, ConfigProblems, check_config
+from rnn_landscape.variables import VARIABLES
 
 FIGURE_FORMATS = ["png", "pdf"]
 
@@ -14,13 +17,21 @@ FIGURE_FORMATS = ["png", "pdf"]
 # when its virtual environment's bin/ is not on PATH.
 RNN_LANDSCAPE = f"{shlex.quote(sys.executable)} -m rnn_landscape"
 
-# Checked before any job is scheduled: the schema (types, bounds, spelling), then
-# what it cannot express (spacings that fit their range, surfaces that exist).
-validate(config, schema="../schemas/config.schema.yaml")
+# Checked before any job is scheduled: keys repeated in the YAML files, the
+# schema (types, bounds, spelling), then what it cannot express (spacings that
+# fit their range, surfaces that exist). Every problem is listed by its key.
 try:
-    CONFIG = parse_config(config)
-except ConfigError as error:
-    raise WorkflowError(f"Invalid configuration: {error}") from None
+    CONFIG = check_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", workflow.configfiles
+    )
+except ConfigProblems as problems:
+    raise WorkflowError(f"Invalid configuration:\n{problems}") from None
+
+# Compute jobs inherit this environment: with a Dask scheduler named in the
+# config (or already in the environment) they send their tasks there.
+if CONFIG.dask_scheduler:
+    os.environ[SCHEDULER_VARIABLE] = CONFIG.dask_scheduler
+DASK_SCHEDULER = os.environ.get(SCHEDULER_VARIABLE)
 
 
 wildcard_constraints:
@@ -81,8 +92,75 @@ def get_job(wildcards):
 def get_threads(wildcards):
     # A job runs one Dask task per chunk: threads beyond its chunk count would sit
     # idle while Snakemake could give them to another job.
+    # With a Dask cluster the job only waits on it: one thread.
+    if DASK_SCHEDULER:
+        return 1
     job = CONFIG.job(wildcards.preset, wildcards.surface)
     return min(CONFIG.threads, job.chunks_per_tile())
+
+
+# What a job asks a cluster for (Slurm's --mem and --time); a local run ignores
+# these unless `--resources` caps them. Each retry asks for that many times more,
+# so a job killed for memory or time gets a second chance with room to spare.
+
+# Two Pythons: the job's own Snakemake (under a cluster executor), 140 MB, and the
+# compute job with its imports, 230 MB (measured: a 7-point surface peaks at
+# 223 MB, a 4096 x 4096 tile at T = 50 with 2 threads at 292 MB).
+COMPUTE_BASE_MEM_MB = 600
+# Each thread holds one chunk's results, its jets and a copy being compressed:
+# measured 1.3 to 3 times the results (1024 x 1024 points, 100 values per point:
+# 554 MB with 1 thread, 778 MB with 2).
+CHUNK_COPIES = 3
+# Measured per thread: 300 million point-steps/s plain, 80 million with second
+# derivatives; a job with 2 threads wrote 300 MB/s to local disk. A quarter of
+# the slower rate and a fifteenth of the write rate leave room for older CPUs
+# and a busy shared filesystem.
+POINT_STEPS_PER_THREAD_S = 20e6
+WRITTEN_MB_PER_S = 20
+# Python starts, the job step's launch, the store's metadata: seconds, rounded up.
+COMPUTE_BASE_MINUTES = 5
+# Descent, walls and figures: one Python start and at most one surface's slice
+# in memory; under a second to a few seconds each on the default config.
+LIGHT_MEM_MB = 2000
+LIGHT_MINUTES = 15
+
+
+def largest_tile_points(job):
+    b_range, w_range = job.tiles[0]
+    return (b_range.stop - b_range.start) * (w_range.stop - w_range.start)
+
+
+def values_per_point(job):
+    # Every step count, target and variable is a float64 stored per grid point
+    # (state counted once per target: an overestimate of one variable).
+    variables = len(VARIABLES[job.surface.derivatives])
+    return len(job.surface.steps) * len(job.preset.targets) * variables
+
+
+def get_compute_mem_mb(wildcards, threads, attempt):
+    job = CONFIG.job(wildcards.preset, wildcards.surface)
+    surface, chunk = job.surface, job.chunk
+    chunk_points = min(chunk.b, surface.b.num) * min(chunk.w, surface.w.num)
+    chunk_mb = chunk_points * values_per_point(job) * 8 / 1e6
+    needed = COMPUTE_BASE_MEM_MB + threads * CHUNK_COPIES * chunk_mb
+    return attempt * 100 * math.ceil(needed / 100)
+
+
+def get_compute_runtime(wildcards, threads, attempt):
+    # Minutes, for the largest tile (the first): a job of a smaller one asks the same.
+    job = CONFIG.job(wildcards.preset, wildcards.surface)
+    points = largest_tile_points(job)
+    computing = points * job.surface.steps[-1] / (threads * POINT_STEPS_PER_THREAD_S)
+    writing = points * values_per_point(job) * 8 / 1e6 / WRITTEN_MB_PER_S
+    return attempt * (COMPUTE_BASE_MINUTES + math.ceil((computing + writing) / 60))
+
+
+def get_light_mem_mb(wildcards, attempt):
+    return attempt * LIGHT_MEM_MB
+
+
+def get_light_runtime(wildcards, attempt):
+    return attempt * LIGHT_MINUTES
 
 
 def get_tile_marks(wildcards):

@@ -22,6 +22,9 @@ rule build_store:
     params:
         job=get_job,
     threads: get_threads
+    resources:
+        mem_mb=get_compute_mem_mb,
+        runtime=get_compute_runtime,
     log:
         "logs/build_store/{preset}/{surface}.log",
     benchmark:
@@ -52,6 +55,9 @@ rule compute_tile:
     params:
         job=get_job,
     threads: get_threads
+    resources:
+        mem_mb=get_compute_mem_mb,
+        runtime=get_compute_runtime,
     log:
         "logs/compute_tile/{preset}/{surface}/{tile}.log",
     # Wall time, CPU time and peak memory of the job, as Snakemake measures them.

@@ -4,6 +4,9 @@ rule descend:
         directory("results/trajectories/{preset}.zarr"),
     params:
         settings=get_descent,
+    resources:
+        mem_mb=get_light_mem_mb,
+        runtime=get_light_runtime,
     log:
         "logs/descend/{preset}.log",
     shell:
@@ -16,6 +19,9 @@ rule export_walls:
         "results/surfaces/{preset}/{surface}.zarr",
     output:
         "results/walls/{preset}/{surface}.csv",
+    resources:
+        mem_mb=get_light_mem_mb,
+        runtime=get_light_runtime,
     log:
         "logs/export_walls/{preset}/{surface}.log",
     shell:
@@ -32,6 +38,9 @@ rule render_figure:
         options=get_figure_options,
         stores=lambda wildcards, input: " ".join(f"--store {path}" for path in input),
         outputs=lambda wildcards, output: " ".join(f"--out {path}" for path in output),
+    resources:
+        mem_mb=get_light_mem_mb,
+        runtime=get_light_runtime,
     log:
         "logs/render_figure/{preset}/{figure}.log",
     shell:
