@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,12 @@ def uninterrupted(tmp_path_factory) -> xr.Dataset:
     return xr.open_zarr(path).load()
 
 
-def start_snakemake(folder: Path, *args) -> subprocess.Popen:
-    """A run in the background, in a process group of its own (it and its jobs)."""
-    return subprocess.Popen(
+@contextmanager
+def background_snakemake(folder: Path, *args):
+    """A run in the background, in a process group of its own (it and its jobs),
+    killed whole on the way out if still running, so that a failed test leaves
+    no process behind."""
+    run = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
         cwd=folder,
         stdout=subprocess.PIPE,
@@ -63,6 +67,12 @@ def start_snakemake(folder: Path, *args) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        run.communicate()
 
 
 def wait_for(condition, timeout=120.0):
@@ -82,7 +92,9 @@ def running_tile_jobs(folder: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue  # not a process, or one that just ended
-        ours = b"rnn_landscape" in command and b"tile" in command and Path(cwd) == folder
+        # `rnn-landscape tile ...`, as the rules run it, or `python -m rnn_landscape`.
+        named = any(part.endswith((b"rnn-landscape", b"rnn_landscape")) for part in command)
+        ours = named and b"tile" in command and Path(cwd) == folder
         if ours and state != "Z":
             found.append(int(entry.name))
     return found
@@ -120,10 +132,9 @@ def assert_same_bits(store: Path, expected: xr.Dataset) -> None:
 def kill_in_the_middle(folder: Path, *args) -> dict[str, int]:
     """Start a run, SIGKILL it and all its jobs once some tiles are done and
     others are being written; return the tiles done by then."""
-    run = start_snakemake(folder, *args)
-    wait_for(lambda: finished_tiles(folder) and running_tile_jobs(folder))
-    os.killpg(run.pid, signal.SIGKILL)
-    run.communicate()
+    with background_snakemake(folder, *args) as run:
+        wait_for(lambda: finished_tiles(folder) and running_tile_jobs(folder))
+        os.killpg(run.pid, signal.SIGKILL)
     wait_for(lambda: not running_tile_jobs(folder))
     return finished_tiles(folder)
 
@@ -161,12 +172,12 @@ def test_a_job_killed_mid_write_is_retried_and_its_chunks_rewritten(
     tmp_path, uninterrupted
 ):
     folder = workspace(tmp_path, slow_config())
-    run = start_snakemake(folder, "--configfile", "mine.yaml", "--retries", "1")
-    wait_for(lambda: running_tile_jobs(folder))
-    # As the kernel's out-of-memory killer would: one job, not Snakemake.
-    os.kill(running_tile_jobs(folder)[0], signal.SIGKILL)
+    with background_snakemake(folder, "--configfile", "mine.yaml", "--retries", "1") as run:
+        wait_for(lambda: running_tile_jobs(folder))
+        # As the kernel's out-of-memory killer would: one job, not Snakemake.
+        os.kill(running_tile_jobs(folder)[0], signal.SIGKILL)
 
-    output, _ = run.communicate(timeout=600)
+        output, _ = run.communicate(timeout=600)
 
     assert run.returncode == 0, output
     assert "Trying to restart job" in output
@@ -175,11 +186,11 @@ def test_a_job_killed_mid_write_is_retried_and_its_chunks_rewritten(
 
 def test_a_second_run_in_the_same_folder_stops_at_the_lock(tmp_path, uninterrupted):
     folder = workspace(tmp_path, slow_config())
-    first = start_snakemake(folder, "--configfile", "mine.yaml")
-    wait_for(lambda: running_tile_jobs(folder))
+    with background_snakemake(folder, "--configfile", "mine.yaml") as first:
+        wait_for(lambda: running_tile_jobs(folder))
 
-    second = snakemake(folder)
-    output, _ = first.communicate(timeout=600)
+        second = snakemake(folder)
+        output, _ = first.communicate(timeout=600)
 
     assert second.returncode != 0
     assert "Directory cannot be locked" in second.stdout + second.stderr

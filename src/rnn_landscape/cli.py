@@ -1,19 +1,58 @@
-"""Command line: every workflow rule is one call of `rnn-landscape`.
+"""Command line: every workflow rule is one call of `rnn-landscape`, and four
+commands are for people and their scripts: `list` the stores under a results
+folder, `show` one, `check` one against the data contract, `render` one figure
+from stores into files of your choosing.
 
-Parsing only; the work is done by the engine, the store and the figures.
-Exit codes: 0 success, 1 the work failed (or `check` found problems), 2 bad
-arguments (for `check`, a path that holds no store).
+Parsing and printing only; the work is done by the engine, the store, the API
+and the figures.
+
+Exit codes, the same for every command, for scripts to rely on:
+  0  success: for `check` no problem found, for `list` every store at its final
+     path complete, for `show` the store complete;
+  1  the work failed, or problems were found: `check` found some, `list` met an
+     incomplete store at a final path, `show` was given a store that is not
+     complete (a `.zarr.partial` included); the report is printed all the same;
+  2  usage: bad arguments, or a path that holds no store (no results folder).
 """
+
+from __future__ import annotations
 
 import argparse
 import json
 import logging
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .api import StoreSummary
+
+EXIT_CODES = """\
+exit codes:
+  0  success (check: no problem; list: every final store complete; show: complete)
+  1  failure, or problems found (reported all the same)
+  2  usage: bad arguments, or a path that holds no store
+"""
+
+# Dimensions in the order every store lays them out.
+DIMENSIONS = ("steps", "target", "b", "w")
+
+RENDER_EXAMPLES = """\
+examples:
+  rnn-landscape render steps_sweep --store results/surfaces/paper/steps_sweep.zarr \\
+      --options '{"columns": 3}' --out sweep.png --out sweep.pdf
+  rnn-landscape render wide_panels --options '{"colors": ["blue", "red"]}' \\
+      --store results/surfaces/paper/figure6_zoom.zarr \\
+      --store results/surfaces/paper/wide_2_6.zarr --out panels.svg
+  rnn-landscape render trajectories --store results/surfaces/paper/figure6_zoom.zarr \\
+      --store results/trajectories/paper.zarr --out descent.png
+
+"""
 
 # The figure kinds of `figures.RENDERERS`, named here so that `--help` does not
 # import matplotlib (tests/test_cli.py checks the two agree).
@@ -119,14 +158,191 @@ def _check(args: argparse.Namespace) -> int:
     except NotAStore as error:
         print(f"rnn-landscape check: error: {error}", file=sys.stderr)
         return 2
+    _emit(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+    return 0 if report.ok else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .api import list_surfaces
+
     try:
-        print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+        summaries = list_surfaces(args.results)
+    except FileNotFoundError as error:
+        print(f"rnn-landscape list: error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        stores = [summary.as_dict() for summary in summaries]
+        _emit(json.dumps({"results": str(args.results), "stores": stores}, indent=2))
+    else:
+        _emit(listing_text(args.results, summaries))
+    return 1 if any(summary.status == "incomplete" for summary in summaries) else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .api import describe_store
+    from .integrity import NotAStore
+
+    try:
+        info = describe_store(args.store)
+    except NotAStore as error:
+        print(f"rnn-landscape show: error: {error}", file=sys.stderr)
+        return 2
+    _emit(json.dumps(info, indent=2) if args.json else store_text(info))
+    return 0 if info["status"] == "complete" else 1
+
+
+def _emit(text: str) -> None:
+    """Print a command's output; a reader that stops early (`| head`) is no failure."""
+    try:
+        print(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        # The reader stopped early (`| head`): not a failure of the check. Python
-        # would meet the closed pipe again when flushing at exit (its docs' advice).
+        # Python would meet the closed pipe again when flushing at exit (its
+        # docs' advice).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0 if report.ok else 1
+
+
+def listing_text(results: Path, summaries: list[StoreSummary]) -> str:
+    """`rnn-landscape list` for people: one row per store, then what is wrong."""
+    folder = Path(results) / "surfaces"
+    if not summaries:
+        return f"{folder}: no stores yet; `snakemake --cores 2` computes them"
+    header = ("preset", "surface", "b x w", "steps", "targets", "on disk", "status")
+    rows = [
+        (
+            s.preset,
+            s.surface,
+            f"{s.sizes['b']} x {s.sizes['w']}" if s.sizes else "?",
+            _values(s.steps),
+            _values(s.targets),
+            human_bytes(s.bytes_on_disk),
+            _status_text(s.status, s.chunks, s.chunks_written, short=True),
+        )
+        for s in summaries
+    ]
+    count = len(summaries)
+    lines = [f"{folder}: {count} store{'s' if count > 1 else ''}", *_table(header, rows)]
+    broken = [s for s in summaries if s.status == "incomplete"]
+    for s in broken:
+        lines += [f"  {s.preset}/{s.surface}: {problem}" for problem in s.problems]
+    if any(s.status == "partial" for s in summaries):
+        lines.append(
+            "Partial stores (.zarr.partial) are being built, or were left by an"
+            " interrupted run: snakemake finishes them."
+        )
+    if broken:
+        lines.append(
+            "Incomplete stores: `rnn-landscape check STORE` lists every problem;"
+            " delete the store and run snakemake again, which recomputes it."
+        )
+    return "\n".join(lines)
+
+
+def store_text(info: dict) -> str:
+    """`rnn-landscape show` for people: dimensions, variables, attributes."""
+    status = _status_text(info["status"], info["chunks"], info["chunks_written"])
+    lines = [f"{info['path']}: {status}, {human_bytes(info['bytes_on_disk'])} on disk"]
+    lines += [f"  not complete: {problem}" for problem in info["problems"]]
+
+    lines += ["", "dimensions"]
+    rows = [
+        (dim, _count(spec["size"]), _extent(spec))
+        for dim, spec in info["dimensions"].items()
+    ]
+    lines += _table(None, rows)
+
+    variables = info["variables"]
+    lines += ["", f"variables{_layout(variables)}"]
+    dtypes = {spec["dtype"] for spec in variables.values()}
+    rows = [
+        (
+            name,
+            f"({', '.join(spec['dims'])})",
+            spec["long_name"] + ("" if len(dtypes) == 1 else f" [{spec['dtype']}]"),
+        )
+        for name, spec in variables.items()
+    ]
+    lines += _table(None, rows)
+
+    lines += ["", "attributes"]
+    lines += _table(None, [_attribute(*item) for item in info["attributes"].items()])
+    return "\n".join(lines)
+
+
+def _attribute(name: str, value) -> tuple[str, str]:
+    if name == "config":
+        return name, "the whole job as JSON (show --json prints it)"
+    return name, value if isinstance(value, str) else json.dumps(value)
+
+
+def _status_text(status: str, chunks: int, written: int, short: bool = False) -> str:
+    if status != "partial":
+        return status
+    if short:
+        return f"partial: {written}/{chunks} chunks"
+    return (
+        f"partial, {written} of {chunks} chunk files written (being built, or left"
+        " by an interrupted run)"
+    )
+
+
+def _layout(variables: dict) -> str:
+    """' (float64; chunks of 1 steps x 1 target x 512 b x 512 w)' when all
+    variables share their dtype and chunk length along each dimension."""
+    dtypes = {spec["dtype"] for spec in variables.values()}
+    lengths = {}
+    for spec in variables.values():
+        for dim, length in zip(spec["dims"], spec["chunks"], strict=False):
+            lengths.setdefault(dim, set()).add(length)
+    parts = [dtypes.pop()] if len(dtypes) == 1 else []
+    if lengths and all(len(found) == 1 for found in lengths.values()):
+        order = sorted(lengths, key=lambda dim: (DIMENSIONS + (dim,)).index(dim))
+        chunk = " x ".join(f"{lengths[dim].pop()} {dim}" for dim in order)
+        parts.append(f"chunks of {chunk}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _count(size: int) -> str:
+    return f"{size} value{'s' if size != 1 else ''}"
+
+
+def _extent(spec: dict) -> str:
+    if "values" in spec:
+        return ", ".join(f"{value:g}" for value in spec["values"])
+    if spec["size"] == 1:
+        return f"{spec['first']:g}"
+    extent = f"{spec['first']:g} .. {spec['last']:g}"
+    return extent + (f", spacing {spec['spacing']:g}" if "spacing" in spec else "")
+
+
+def _values(values: list) -> str:
+    """Step counts or targets in a table cell: all of a few, the ends of many."""
+    if len(values) <= 3:
+        return ", ".join(f"{value:g}" for value in values) or "?"
+    return f"{values[0]:g}..{values[-1]:g} ({len(values)})"
+
+
+def _table(header: tuple | None, rows: list[tuple]) -> list[str]:
+    """Rows as lines of left-aligned columns two spaces apart, indented by two."""
+    rows = [tuple(map(str, row)) for row in ([header] if header else []) + rows]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return [line(row) for row in rows]
+
+
+def human_bytes(count: int) -> str:
+    """1.2 MiB, counted as `du -h` does (powers of 1024)."""
+    size, unit = float(count), "B"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, larger
+    # Three digits: 4.54 MiB, 860 KiB, and 1010 KiB rather than 1.01e+03.
+    return f"{size:.3g} {unit}" if size < 100 else f"{size:.0f} {unit}"
 
 
 def _at_least_zero(kind):
@@ -138,6 +354,12 @@ def _at_least_zero(kind):
 
     parse.__name__ = kind.__name__  # named in argparse's "invalid int value"
     return parse
+
+
+def _wrapped(text: str) -> str:
+    # Help with examples keeps its line breaks (RawDescriptionHelpFormatter), so
+    # descriptions are wrapped here, to argparse's default width.
+    return textwrap.fill(text, width=78)
 
 
 def add_scheduler_option(command: argparse.ArgumentParser) -> None:
@@ -152,7 +374,13 @@ def add_scheduler_option(command: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-landscape",
-        description="Loss surfaces of the one-neuron RNN of Pascanu et al. (2013).",
+        description=_wrapped(
+            "Loss surfaces of the one-neuron RNN of Pascanu et al. (2013)."
+            " Commands for people: list, show, check, render; the others are the"
+            " workflow's jobs. `rnn-landscape COMMAND --help` for each."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,8 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render",
-        help="draw one figure from stored surfaces",
-        description="Render a figure kind from one or more stores (PNG, PDF, SVG...).",
+        help="draw one figure from stored surfaces into the files you name",
+        description=_wrapped(
+            "Draw one figure kind from one or more complete stores, on"
+            " demand, into every --out file (the format follows the extension: png,"
+            " pdf, svg...; missing folders are created). Incomplete stores are refused."
+        ),
+        epilog=RENDER_EXAMPLES + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     render.add_argument("figure", choices=FIGURES)
     render.add_argument(
@@ -238,24 +472,29 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--options",
         default="{}",
-        help="figure options as JSON, the keys of that figure in config/README.md",
+        help="figure options as JSON: that figure's keys in config/README.md other"
+        " than surface(s); left out, their defaults (wide_panels needs colors)",
     )
     render.add_argument(
         "--out",
         required=True,
         type=Path,
         action="append",
-        help="output file; repeat for several formats",
+        help="output file, any path; repeat for several formats",
     )
     render.set_defaults(run=_render)
 
     check = commands.add_parser(
         "check",
         help="check a stored surface against the data contract, values included",
-        description="Check a surface store: metadata, attributes, dimensions,"
-        " coordinates and variables against the job it records, its completion mark"
-        " and chunk files, and sampled points computed again. Lists every problem"
-        " and exits with 1 if there is any, 0 if none.",
+        description=_wrapped(
+            "Check a surface store: metadata, attributes, dimensions,"
+            " coordinates and variables against the job it records, its completion mark"
+            " and chunk files, and sampled points computed again. Lists every problem"
+            " and exits with 1 if there is any, 0 if none."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("store", type=Path, help="a .zarr surface store")
     check.add_argument(
@@ -277,6 +516,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(run=_check)
+
+    listing = commands.add_parser(
+        "list",
+        help="list the surface stores under a results folder",
+        description=_wrapped(
+            "List every surface store under RESULTS/surfaces/<preset>/:"
+            " preset, surface, grid size, step counts, targets, space on disk and"
+            " status: complete, incomplete (with the reason), or partial (a"
+            " .zarr.partial being built, or left by an interrupted run). Reads metadata"
+            " and coordinates only."
+        ),
+        epilog="example:\n  rnn-landscape list --json | jq -r '.stores[].path'\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument(
+        "results",
+        nargs="?",
+        default=Path("results"),
+        type=Path,
+        help="the results folder snakemake writes (default: results)",
+    )
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    listing.set_defaults(run=_list)
+
+    show = commands.add_parser(
+        "show",
+        help="summarise one store: dimensions, variables, attributes, status",
+        description=_wrapped(
+            "Summarise one store: its status (complete, incomplete with the"
+            " reasons, or partial), space on disk, dimensions with their ranges and"
+            " spacing, variables with their dimensions and chunking, and every"
+            " attribute (model, loss, preset, surface, version, the job). Reads"
+            " metadata and coordinates only; `check` verifies the values."
+        ),
+        epilog="example:\n  rnn-landscape show results/surfaces/paper/figure6_zoom.zarr\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("store", type=Path, help="a .zarr (or .zarr.partial) store")
+    show.add_argument("--json", action="store_true", help="print the summary as JSON")
+    show.set_defaults(run=_show)
     return parser
 
 

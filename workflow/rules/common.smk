@@ -3,7 +3,6 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -12,10 +11,24 @@ from rnn_landscape.config import SCHEDULER_VARIABLE, ConfigProblems, check_confi
 from rnn_landscape.variables import VARIABLES
 
 FIGURE_FORMATS = ["png", "pdf"]
+# As the report's toggle between the two names them; it shows the first in sort
+# order unless asked, so the PNG, which every browser displays inline, comes first.
+FORMAT_NAMES = {"png": "PNG", "pdf": "vector PDF"}
 
-# The CLI run by the Python that runs Snakemake, so jobs find the package even
-# when its virtual environment's bin/ is not on PATH.
-RNN_LANDSCAPE = f"{shlex.quote(sys.executable)} -m rnn_landscape"
+
+def path_with_first(folder):
+    """PATH with `folder` first and nowhere else, without empty entries (which
+    would mean the current folder)."""
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    others = [entry for entry in entries if entry not in ("", folder)]
+    return os.pathsep.join([folder, *others])
+
+
+# Jobs call `rnn-landscape`. Their PATH starts with the folder of the Python that
+# runs Snakemake, where pip installed that command, so a virtual environment works
+# without being activated; under --use-conda the rule's environment is activated
+# after this and comes first.
+os.environ.update(PATH=path_with_first(str(Path(sys.executable).parent)))
 
 # Checked before any job is scheduled: keys repeated in the YAML files, the
 # schema (types, bounds, spelling), then what it cannot express (spacings that

@@ -29,8 +29,10 @@ rule build_store:
         "logs/build_store/{preset}/{surface}.log",
     benchmark:
         "logs/build_store/{preset}/{surface}.benchmark.tsv"
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} build --job {params.job:q} --out {output}"
+        "rnn-landscape build --job {params.job:q} --out {output}"
         " --threads {threads} > {log} 2>&1"
 
 
@@ -42,8 +44,10 @@ rule init_store:
         job=get_job,
     log:
         "logs/init_store/{preset}/{surface}.log",
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} init --job {params.job:q} --partial {output} > {log} 2>&1"
+        "rnn-landscape init --job {params.job:q} --partial {output} > {log} 2>&1"
 
 
 # One tile: Dask tasks over its chunks, written into the template's region.
@@ -63,8 +67,10 @@ rule compute_tile:
     # Wall time, CPU time and peak memory of the job, as Snakemake measures them.
     benchmark:
         "logs/compute_tile/{preset}/{surface}/{tile}.benchmark.tsv"
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} tile --job {params.job:q} --partial {input} --tile {wildcards.tile}"
+        "rnn-landscape tile --job {params.job:q} --partial {input} --tile {wildcards.tile}"
         " --threads {threads} --done {output} > {log} 2>&1"
 
 
@@ -83,6 +89,8 @@ rule finalize_store:
         job=get_job,
     log:
         "logs/finalize_store/{preset}/{surface}.log",
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} finalize --job {params.job:q} --partial {input.partial}"
+        "rnn-landscape finalize --job {params.job:q} --partial {input.partial}"
         " --out {output} > {log} 2>&1"

@@ -9,8 +9,10 @@ rule descend:
         runtime=get_light_runtime,
     log:
         "logs/descend/{preset}.log",
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} descend --settings {params.settings:q} --out {output} > {log} 2>&1"
+        "rnn-landscape descend --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
 # The walls found on a surface, with their distance to the predicted curves.
@@ -24,16 +26,33 @@ rule export_walls:
         runtime=get_light_runtime,
     log:
         "logs/export_walls/{preset}/{surface}.log",
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} walls {input} --out {output} > {log} 2>&1"
+        "rnn-landscape walls {input} --out {output} > {log} 2>&1"
 
 
-# One figure kind for one preset, drawn from stored surfaces only.
+# One figure kind for one preset, drawn from stored surfaces only. In the report
+# (snakemake --report) each preset is a category and each figure kind in it a
+# subcategory, PNG and PDF side by side; the caption names what to look for.
 rule render_figure:
     input:
         get_figure_stores,
     output:
-        multiext("results/figures/{preset}/{figure}", ".png", ".pdf"),
+        [
+            report(
+                f"results/figures/{{preset}}/{{figure}}.{extension}",
+                caption="../report/figure.rst",
+                category="{preset}",
+                subcategory="{figure}",
+                labels={
+                    "figure": "{figure}",
+                    "preset": "{preset}",
+                    "format": FORMAT_NAMES[extension],
+                },
+            )
+            for extension in FIGURE_FORMATS
+        ],
     params:
         options=get_figure_options,
         stores=lambda wildcards, input: " ".join(f"--store {path}" for path in input),
@@ -43,6 +62,8 @@ rule render_figure:
         runtime=get_light_runtime,
     log:
         "logs/render_figure/{preset}/{figure}.log",
+    conda:
+        "../envs/rnn-landscape.yaml"
     shell:
-        "{RNN_LANDSCAPE} render {wildcards.figure} {params.stores}"
+        "rnn-landscape render {wildcards.figure} {params.stores}"
         " --options {params.options:q} {params.outputs} > {log} 2>&1"
