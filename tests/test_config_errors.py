@@ -119,6 +119,11 @@ CASES = [
         lambda c: zoom(c)["w"].pop("spacing") and None,
         "config key 'surfaces.zoom.w': give exactly one of `spacing` or `num`",
     ),
+    (
+        "range wider than float64",
+        lambda c: c["surfaces"]["wide"]["w"].update(start=-1.0e308, stop=1.0e308),
+        "config key 'surfaces.wide.w': the range -1e+308..1e+308 is wider than float64",
+    ),
     # Step counts.
     (
         "no steps",

@@ -235,3 +235,12 @@ def test_branches_of_figure_3_are_fixed_points_with_the_right_stability():
         nearest = np.nanargmin(np.abs(found.x - branch.x[inner, None]), axis=-1)
         picked = np.take_along_axis(found.stable, nearest[:, None], -1)[:, 0]
         assert np.all(picked == branch.stable)
+
+
+def test_no_wall_where_the_slope_at_x0_underflows():
+    # tanh'(1e6) is 0 in float64: x0 is stable for every w, so no wall line; a
+    # new-user trial got a ZeroDivisionError here.
+    curves = theory.wall_curves(1e6, (-20.0, 20.0), (-20.0, 20.0), "tanh")
+
+    assert all(np.isfinite(curve.w).all() for curve in curves)
+    assert all(np.abs(curve.x).max() < 1e6 for curve in curves)  # only the fold stretch

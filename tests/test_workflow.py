@@ -191,3 +191,23 @@ def test_an_interrupted_run_resumes_with_the_missing_tiles_only(
     assert ds.attrs["complete"] is True
     assert np.array_equal(ds.loss.values, expected.loss.values)
     assert np.array_equal(ds.state.values, expected.state.values)
+
+
+def test_an_edited_surface_is_recomputed_even_without_snakemakes_records(
+    tmp_path, tiny_config
+):
+    tiny_config.update(figures={})
+    del tiny_config["surfaces"]["zoom"], tiny_config["surfaces"]["wide"]
+    folder = workspace(tmp_path, tiny_config)
+    first = snakemake(folder)
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(folder / ".snakemake")
+    tiny_config["surfaces"]["sweep"]["steps"] = [3, 7]
+    (folder / "mine.yaml").write_text(yaml.safe_dump(tiny_config))
+
+    again = snakemake(folder)
+
+    assert again.returncode == 0, again.stderr
+    for preset in ("paper", "notebook"):
+        store = xr.open_zarr(folder / f"results/surfaces/{preset}/sweep.zarr")
+        assert store.steps.values.tolist() == [3, 7]

@@ -15,6 +15,7 @@ trap this avoids: `arange(4.5, 5.4, 0.005)` drops the end point, and whether a
 point near `stop` survives depends on how the step rounds.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,12 @@ class Axis:
             _check_finite(self.start, self.stop)
         else:
             _check_range(self.start, self.stop)
+            # linspace computes stop - start: beyond float64 it gives NaN points.
+            if not math.isfinite(float(self.stop) - float(self.start)):
+                raise AxisError(
+                    f"the range {self.start}..{self.stop} is wider than float64 holds;"
+                    " keep |start| and |stop| below 8e307"
+                )
 
     @property
     def values(self) -> np.ndarray:

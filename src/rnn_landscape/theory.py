@@ -24,6 +24,7 @@ wide (w, b) in [-20, 20]^2 surfaces of both default presets show no other wall
 (tests/test_walls.py).
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -281,7 +282,10 @@ def wall_curves(
     The linear map has no fold: x_T - x* = w^T (x0 - x*) is continuous, but for
     |w| > 1 it changes sign across the same line with slope w^T, a cliff.
     """
-    edge = 1.0 / float(slope(x0, activation))  # |w| where x0 turns unstable
+    # |w| where x0 turns unstable; never where the slope at x0 underflows to 0
+    # (tanh at x0 = 1e6: found by a new-user trial, a ZeroDivisionError before).
+    slope_at_x0 = float(slope(x0, activation))
+    edge = 1.0 / slope_at_x0 if slope_at_x0 > 0.0 else math.inf
     curves = []
     sides = ((max(edge, w_limits[0]), w_limits[1]), (w_limits[0], min(-edge, w_limits[1])))
     for first, last in sides:
@@ -292,8 +296,12 @@ def wall_curves(
 
     if activation != "linear" and x0 != 0.0:
         x = np.linspace(0.0, x0, samples)
+        with np.errstate(divide="ignore", over="ignore"):
+            w = 1.0 / slope(x, activation)
+        # Where the slope underflows the fold is beyond any w a grid can hold.
+        reachable = np.abs(w) < 1e300
         curves += _curves(
-            "wall", 1.0 / slope(x, activation), x, w_limits, b_limits, activation
+            "wall", w[reachable], x[reachable], w_limits, b_limits, activation
         )
     return curves
 

@@ -203,7 +203,7 @@ def get_figure_stores(wildcards):
 def get_descent(wildcards):
     # The preset and the descent settings: editing either reruns the trajectories.
     settings = {
-        "preset": asdict(CONFIG.presets[wildcards.preset]),
+        "preset": asdict(CONFIG.presets[wildcards["preset"]]),
         "descent": asdict(CONFIG.descent),
     }
     return json.dumps(settings, sort_keys=True)
@@ -214,3 +214,33 @@ def get_figure_options(wildcards):
     options.pop("surface", None)
     options.pop("surfaces", None)
     return json.dumps(options, sort_keys=True)
+
+
+# What each store and each descent is computed from, as files beside them,
+# rewritten only when their content changes. Their times tell Snakemake that a
+# store is out of date even when its records of params are gone with
+# `.snakemake/` (a new-user trial deleted it, then edited a surface, and got
+# "Nothing to be done" and the old store).
+def job_file(preset, surface):
+    return f"results/surfaces/{preset}/{surface}.job.json"
+
+
+def settings_file(preset):
+    return f"results/trajectories/{preset}.settings.json"
+
+
+def write_if_changed(path, text):
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+for preset_name in CONFIG.presets:
+    for surface_name in CONFIG.surfaces:
+        job = CONFIG.job(preset_name, surface_name)
+        write_if_changed(job_file(preset_name, surface_name), job.store_json() + "\n")
+    write_if_changed(
+        settings_file(preset_name), get_descent({"preset": preset_name}) + "\n"
+    )

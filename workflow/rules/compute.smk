@@ -15,6 +15,8 @@ localrules:
 
 
 rule build_store:
+    input:
+        job_file("{preset}", "{surface}"),
     output:
         directory("results/surfaces/{preset}/{surface}.zarr"),
     wildcard_constraints:
@@ -38,6 +40,8 @@ rule build_store:
 
 # The template: coordinates, attributes and chunk layout, no data.
 rule init_store:
+    input:
+        job_file("{preset}", "{surface}"),
     output:
         temp(directory("results/surfaces/{preset}/{surface}.zarr.partial")),
     params:

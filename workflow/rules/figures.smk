@@ -1,5 +1,7 @@
 # Gradient descent from the configured starts, plain and clipped, for one preset.
 rule descend:
+    input:
+        settings_file("{preset}"),
     output:
         directory("results/trajectories/{preset}.zarr"),
     params:
