@@ -338,3 +338,22 @@ def test_trajectories_still_render_beside_a_complete_surface(tiny, tiny_stores, 
     )
 
     assert code == 0 and figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_store_of_descent_runs_is_named_as_such_not_reported_broken(tmp_path, capsys):
+    # A new-user trial ran check on results/trajectories/paper.zarr and was told
+    # to delete a healthy store.
+    from rnn_landscape.trajectories import descend_preset
+
+    preset = Preset(
+        "paper", x0=0.5, activation="sigmoid", readout="sigmoid", targets=(0.7,)
+    )
+    descent = Descent(
+        starts=((4.94, -2.9),), steps=50, learning_rate=0.1, iterations=2, threshold=1.0
+    )
+    descend_preset(preset, descent, tmp_path / "paper.zarr")
+
+    code = main(["check", str(tmp_path / "paper.zarr")])
+
+    assert code == 2
+    assert "holds gradient descent runs" in capsys.readouterr().err

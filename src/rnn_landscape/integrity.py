@@ -146,6 +146,13 @@ def check_store(path: Path, samples: int = 64, seed: int = 0, rtol: float = 0.0)
         raise NotAStore(
             f"{path} is not a Zarr format 2 store: it has no .zgroup or .zmetadata"
         )
+    if (path / "run" / ".zarray").is_file():
+        # A store of gradient descent runs (`trajectories.py`), not a surface: its
+        # contract is another one, and checked against this one it looks broken.
+        raise NotAStore(
+            f"{path} holds gradient descent runs (dimensions run, iteration), not a"
+            " surface; check reads the stores under results/surfaces/"
+        )
     report = Report(str(path))
 
     metadata = _read_metadata(path, report)
