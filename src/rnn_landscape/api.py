@@ -240,12 +240,12 @@ def wall_b(w, x0: float, activation: str = "sigmoid") -> np.ndarray:
     `predicted_walls`. Agrees with every sample of `theory.wall_curves`
     (tests/test_api.py)."""
     from .kernel import ACTIVATIONS
-    from .theory import basin_boundary_b, slope, where_slope
+    from .theory import basin_boundary_b, instability_edge, where_slope
 
     w = np.asarray(w, dtype=np.float64)
-    # |w| >= 1/act'(x0), as `theory.wall_curves` has it: the line's ends, where
-    # the multiplier is +-1, included (w act'(x0) could round to just below 1).
-    unstable = np.abs(w) >= 1.0 / slope(x0, activation)
+    # As `theory.wall_curves` has it: the line's ends, where the multiplier is
+    # +-1, included (w act'(x0) could round to just below 1).
+    unstable = np.abs(w) >= instability_edge(x0, activation)
     b = np.where(unstable, basin_boundary_b(w, x0, activation), np.nan)
     if activation == "linear" or x0 == 0.0:
         return b  # no fold, or a fold stretch of one point (the cusp)

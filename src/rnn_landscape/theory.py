@@ -268,6 +268,16 @@ def flip_curves(w_limits, b_limits, activation="sigmoid", samples=2001) -> list[
     return _curves("flip", -1.0 / slope(x, activation), x, w_limits, b_limits, activation)
 
 
+def instability_edge(x0: float, activation: str = "sigmoid") -> float:
+    """|w| from which x0, as a fixed point, is unstable: 1 / act'(x0).
+
+    Infinite where the slope at x0 underflows to 0 (tanh at x0 = 1e6, found by a
+    new-user trial as a ZeroDivisionError): x0 is then stable at every w.
+    """
+    slope_at_x0 = float(slope(x0, activation))
+    return 1.0 / slope_at_x0 if slope_at_x0 > 0.0 else math.inf
+
+
 def wall_curves(
     x0: float, w_limits, b_limits, activation="sigmoid", samples=2001
 ) -> list[Curve]:
@@ -282,10 +292,7 @@ def wall_curves(
     The linear map has no fold: x_T - x* = w^T (x0 - x*) is continuous, but for
     |w| > 1 it changes sign across the same line with slope w^T, a cliff.
     """
-    # |w| where x0 turns unstable; never where the slope at x0 underflows to 0
-    # (tanh at x0 = 1e6: found by a new-user trial, a ZeroDivisionError before).
-    slope_at_x0 = float(slope(x0, activation))
-    edge = 1.0 / slope_at_x0 if slope_at_x0 > 0.0 else math.inf
+    edge = instability_edge(x0, activation)
     curves = []
     sides = ((max(edge, w_limits[0]), w_limits[1]), (w_limits[0], min(-edge, w_limits[1])))
     for first, last in sides:
